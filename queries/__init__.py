@@ -1,0 +1,1 @@
+"""Data layer: models, importers, aggregations and snapshot reads (no Dash, no Flask)."""

@@ -1,0 +1,215 @@
+"""SQLAlchemy 2.0 typed ORM: source records (SPEC section 2), snapshots, runs, tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table."""
+
+
+# ---------------------------------------------------------------- source tables
+class Region(Base):
+    """An admin unit; communities carry the centre used for 3-km distances."""
+
+    __tablename__ = "regions"
+    code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    level: Mapped[str] = mapped_column(String(12), index=True)
+    parent_code: Mapped[str | None] = mapped_column(String(12), index=True)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    population: Mapped[int | None] = mapped_column(Integer)
+
+
+class Person(Base):
+    """A resident of a community; the identity number is kept only as a salted hash."""
+
+    __tablename__ = "persons"
+    person_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    community_code: Mapped[str] = mapped_column(String(12), index=True)
+    id_hash: Mapped[str | None] = mapped_column(String(64))
+    gender: Mapped[str | None] = mapped_column(String(1))
+    birth_year: Mapped[int | None] = mapped_column(Integer)
+    education: Mapped[str | None] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(12))
+    seeking_job: Mapped[bool] = mapped_column(Boolean)
+    # One boolean per key group: a person may be in several, and SUM(CASE) over flags
+    # keeps the aggregation a single pass on every database.
+    kg_difficulty: Mapped[bool] = mapped_column(Boolean, default=False)
+    kg_registered_unemployed: Mapped[bool] = mapped_column(Boolean, default=False)
+    kg_graduate: Mapped[bool] = mapped_column(Boolean, default=False)
+    kg_poverty_alleviated: Mapped[bool] = mapped_column(Boolean, default=False)
+    kg_veteran: Mapped[bool] = mapped_column(Boolean, default=False)
+    kg_disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    kg_returnee: Mapped[bool] = mapped_column(Boolean, default=False)
+    registered_on: Mapped[dt.date | None] = mapped_column(Date)
+    household_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class Household(Base):
+    """A household; zero_identified_on marks it as a zero-employment household."""
+
+    __tablename__ = "households"
+    household_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    community_code: Mapped[str] = mapped_column(String(12), index=True)
+    zero_identified_on: Mapped[dt.date | None] = mapped_column(Date)
+    zero_cleared_on: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class Employer(Base):
+    """An employer identified by its unified social credit code."""
+
+    __tablename__ = "employers"
+    employer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    credit_code: Mapped[str] = mapped_column(String(18))
+    name: Mapped[str] = mapped_column(String(200))
+    industry: Mapped[str | None] = mapped_column(String(60))
+    community_code: Mapped[str | None] = mapped_column(String(12))
+
+
+class Vacancy(Base):
+    """A job posting with its worksite location."""
+
+    __tablename__ = "vacancies"
+    vacancy_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    employer_id: Mapped[str | None] = mapped_column(String(64))
+    community_code: Mapped[str] = mapped_column(String(12), index=True)
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    title: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(16))
+    headcount: Mapped[int] = mapped_column(Integer)
+    salary_min: Mapped[int | None] = mapped_column(Integer)
+    salary_max: Mapped[int | None] = mapped_column(Integer)
+    industry: Mapped[str | None] = mapped_column(String(60))
+    posted_on: Mapped[dt.date] = mapped_column(Date)
+    closed_on: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class Placement(Base):
+    """A person placed in work; placed_on is the local date of placed_at."""
+
+    __tablename__ = "placements"
+    placement_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(64))
+    vacancy_id: Mapped[str | None] = mapped_column(String(64))
+    community_code: Mapped[str] = mapped_column(String(12))
+    # placed_at as given, converted to naive local time in DASHBOARD_TIMEZONE at import.
+    placed_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    placed_on: Mapped[dt.date] = mapped_column(Date)
+    form: Mapped[str] = mapped_column(String(20))
+
+    __table_args__ = (
+        Index("ix_placements_community_on", "community_code", "placed_on"),
+        Index("ix_placements_person_on", "person_id", "placed_on"),
+    )
+
+
+class Assistance(Base):
+    """One assistance service to a person (服务人次)."""
+
+    __tablename__ = "assistance"
+    record_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(64))
+    community_code: Mapped[str] = mapped_column(String(12))
+    kind: Mapped[str] = mapped_column(String(24))
+    served_on: Mapped[dt.date] = mapped_column(Date)
+
+    __table_args__ = (
+        Index("ix_assistance_community_on", "community_code", "served_on"),
+        Index("ix_assistance_person_on", "person_id", "served_on"),
+    )
+
+
+class Target(Base):
+    """A yearly target for one metric of one region."""
+
+    __tablename__ = "targets"
+    region_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(80), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    target: Mapped[float] = mapped_column(Float)
+
+
+# ---------------------------------------------------------------- service tables
+class Meta(Base):
+    """Installation-wide values, e.g. the salt of identity-number hashes."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Lock(Base):
+    """A lease-based lock shared by all processes using the database."""
+
+    __tablename__ = "locks"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(100))
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class RefreshRun(Base):
+    """One refresh attempt; a finished one (status ok) is a visible snapshot batch."""
+
+    __tablename__ = "refresh_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    as_of: Mapped[dt.datetime] = mapped_column(DateTime)  # naive UTC
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime)  # naive UTC
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(String(12), index=True)  # running / ok / failed
+    rows: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    holder: Mapped[str | None] = mapped_column(String(100))
+
+
+class SnapshotRegion(Base):
+    """Every metric, series, target and bounded list of one region in one batch (JSON)."""
+
+    __tablename__ = "snapshot_regions"
+    batch_id: Mapped[int] = mapped_column(
+        ForeignKey("refresh_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    region_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    parent_code: Mapped[str | None] = mapped_column(String(12))
+    name: Mapped[str] = mapped_column(String(100))
+    level: Mapped[str] = mapped_column(String(12))
+    path: Mapped[str] = mapped_column(Text)  # JSON [[code, name], ...] root first
+    metrics: Mapped[str] = mapped_column(Text)  # JSON {key: number|null}
+    series: Mapped[str] = mapped_column(Text)  # JSON {"placements.monthly": {...}}
+    targets: Mapped[str] = mapped_column(Text)  # JSON {key: {"target", "completion"}}
+    lists: Mapped[str] = mapped_column(Text)  # JSON bounded lists for panels
+
+    __table_args__ = (Index("ix_snapshot_parent", "batch_id", "parent_code"),)
+
+
+class Token(Base):
+    """An issued access token (its id is inside the signed token)."""
+
+    __tablename__ = "tokens"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    region_code: Mapped[str] = mapped_column(String(12))
+    role: Mapped[str] = mapped_column(String(12))
+    panels: Mapped[str | None] = mapped_column(Text)
+    issued_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_route: Mapped[str | None] = mapped_column(String(200))
+    last_region: Mapped[str | None] = mapped_column(String(12))
+    uses: Mapped[int] = mapped_column(Integer, default=0)

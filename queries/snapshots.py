@@ -1,0 +1,142 @@
+"""Read functions over the latest finished snapshot batch (never the source tables)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, or_, select
+
+from queries.models import RefreshRun, SnapshotRegion
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A finished snapshot batch: its id and its two instants (naive UTC)."""
+
+    id: int
+    as_of: dt.datetime
+    computed_at: dt.datetime
+
+    def as_of_iso(self, tz: str) -> str:
+        """The as-of instant in ISO 8601 with the local offset."""
+        return to_local_iso(self.as_of, tz)
+
+    def computed_at_iso(self, tz: str) -> str:
+        """The computation instant in ISO 8601 with the local offset."""
+        return to_local_iso(self.computed_at, tz)
+
+
+def to_local_iso(naive_utc: dt.datetime, tz: str) -> str:
+    """Render a naive-UTC instant as local ISO 8601 (seconds precision)."""
+    aware = naive_utc.replace(tzinfo=dt.timezone.utc).astimezone(ZoneInfo(tz))
+    return aware.isoformat(timespec="seconds")
+
+
+def latest_batch(engine: Engine) -> Batch | None:
+    """The newest successfully finished batch, or None before the first refresh."""
+    stmt = (
+        select(RefreshRun.id, RefreshRun.as_of, RefreshRun.finished_at)
+        .where(RefreshRun.status == "ok")
+        .order_by(RefreshRun.id.desc())
+        .limit(1)
+    )
+    with engine.connect() as conn:
+        row = conn.execute(stmt).first()
+    return Batch(row.id, row.as_of, row.finished_at) if row else None
+
+
+def _decode(row: Any) -> dict[str, Any]:
+    return {
+        "code": row.region_code,
+        "name": row.name,
+        "level": row.level,
+        "parent_code": row.parent_code,
+        "path": json.loads(row.path),
+        "metrics": json.loads(row.metrics),
+        "series": json.loads(row.series),
+        "targets": json.loads(row.targets),
+        "lists": json.loads(row.lists),
+    }
+
+
+def region_with_children(
+    engine: Engine, batch_id: int, code: str
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """One region's snapshot and its children's (sorted by code), in one query."""
+    stmt = select(SnapshotRegion).where(
+        SnapshotRegion.batch_id == batch_id,
+        or_(SnapshotRegion.region_code == code, SnapshotRegion.parent_code == code),
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    region = None
+    children = []
+    for row in rows:
+        if row.region_code == code:
+            region = _decode(row)
+        else:
+            children.append(_decode(row))
+    children.sort(key=lambda r: r["code"])
+    return region, children
+
+
+def region_index(engine: Engine, batch_id: int) -> list[dict[str, str | None]]:
+    """Code, name, level and parent of every region in the batch (for search and tours)."""
+    stmt = select(
+        SnapshotRegion.region_code, SnapshotRegion.name, SnapshotRegion.level,
+        SnapshotRegion.parent_code,
+    ).where(SnapshotRegion.batch_id == batch_id)
+    with engine.connect() as conn:
+        return [
+            {"code": r.region_code, "name": r.name, "level": r.level, "parent_code": r.parent_code}
+            for r in conn.execute(stmt)
+        ]
+
+
+def last_runs(engine: Engine) -> tuple[RefreshRun | None, RefreshRun | None]:
+    """The most recent run of any status and the most recent failed one."""
+    with engine.connect() as conn:
+        last = conn.execute(
+            select(RefreshRun).order_by(RefreshRun.id.desc()).limit(1)
+        ).first()
+        failed = conn.execute(
+            select(RefreshRun).where(RefreshRun.status == "failed")
+            .order_by(RefreshRun.id.desc()).limit(1)
+        ).first()
+    return last, failed
+
+
+def health(
+    engine: Engine, refresh_seconds: int, tz: str, now: dt.datetime | None = None
+) -> tuple[int, dict[str, Any]]:
+    """Status code and body of /healthz: stale when older than twice the refresh interval."""
+    now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    batch = latest_batch(engine)
+    last, failed = last_runs(engine)
+    body: dict[str, Any] = {
+        "status": "ok",
+        "last_refresh": None,
+        "as_of": None,
+        "stale": True,
+        "last_error": None,
+    }
+    if failed is not None and (batch is None or failed.id > batch.id):
+        body["last_error"] = {
+            "at": to_local_iso(failed.finished_at or failed.started_at, tz),
+            "error": (failed.error or "")[:500],
+        }
+    if last is not None and last.status == "running":
+        body["refreshing"] = True
+    if batch is None:
+        body["status"] = "no_snapshot"
+        return 503, body
+    body["last_refresh"] = batch.computed_at_iso(tz)
+    body["as_of"] = batch.as_of_iso(tz)
+    body["stale"] = (now - batch.computed_at).total_seconds() > 2 * refresh_seconds
+    if body["stale"] or body["last_error"]:
+        body["status"] = "degraded"
+    return 200, body

@@ -1,0 +1,84 @@
+"""Shared fixtures: a fresh database on SQLite and on real PostgreSQL for each test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from queries.db import init_db, make_engine
+
+PG_URL = os.environ.get(
+    "DASHBOARD_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("DASHBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _unavailable(what: str, err: Exception) -> None:
+    """Skip locally when a service is missing; under CI=true a missing service fails."""
+    msg = f"{what} not reachable: {err}"
+    if IN_CI:
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
+def pg_schema_url(schema: str) -> str:
+    """A PostgreSQL URL whose connections use their own schema (tests run side by side)."""
+    return f"{PG_URL}?options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A database URL on real PostgreSQL, in a fresh schema dropped afterwards."""
+    schema = "t_" + uuid.uuid4().hex[:12]
+    try:
+        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as err:  # noqa: BLE001 - any connection failure means "not available"
+        _unavailable("PostgreSQL", err)
+    try:
+        yield pg_schema_url(schema)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:  # noqa: ANN001
+    """A database URL of a new SQLite file."""
+    return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """The same test on SQLite and on PostgreSQL."""
+    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """A migrated, empty database on each backend."""
+    eng = make_engine(db_url)
+    init_db(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """A real Redis database for cache tests (flushed first)."""
+    try:
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL)
+        client.ping()
+        client.flushdb()
+    except Exception as err:  # noqa: BLE001
+        _unavailable("Redis", err)
+    return REDIS_URL
