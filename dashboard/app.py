@@ -1,0 +1,72 @@
+"""The application factory: settings → engine → cache → Dash app with pages and API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dash
+from flask import current_app
+from flask_compress import Compress
+from sqlalchemy import Engine
+
+from queries.db import make_engine
+from queries.settings import Settings
+
+ROOT_DIR = Path(__file__).resolve().parent.parent
+ASSETS_DIR = ROOT_DIR / "assets"
+
+
+@dataclass
+class Runtime:
+    """What request handlers need: settings and the database engine."""
+
+    settings: Settings
+    engine: Engine
+
+
+def create_app(config: dict[str, Any] | None = None) -> dash.Dash:
+    """Build the Dash app; `config` overrides Settings fields (tests pass a temp database)."""
+    config = dict(config or {})
+    flask_config = {k: config.pop(k) for k in list(config) if k.isupper()}
+    settings = Settings.from_env(**config).with_secret()
+    engine = make_engine(settings.database_url)
+
+    app = dash.Dash(
+        __name__,
+        assets_folder=str(ASSETS_DIR),
+        serve_locally=True,
+        suppress_callback_exceptions=True,
+        title="三公里就业圈 · 就业服务大屏",
+        update_title=None,
+        compress=False,
+    )
+    server = app.server
+    server.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        JSON_AS_ASCII=False,
+        COMPRESS_MIMETYPES=[
+            "text/html", "text/css", "text/javascript", "application/javascript",
+            "application/json",
+        ],
+        COMPRESS_MIN_SIZE=500,
+        **flask_config,
+    )
+    server.json.ensure_ascii = False  # type: ignore[attr-defined]
+    server.extensions["dashboard"] = Runtime(settings=settings, engine=engine)
+    Compress(server)
+
+    from dashboard import api, cache, pages
+
+    cache.init_cache(server, settings)
+    api.register(server)
+    pages.register(app)
+    return app
+
+
+def get_runtime() -> Runtime:
+    """The Runtime of the app handling the current request."""
+    return current_app.extensions["dashboard"]

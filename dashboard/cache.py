@@ -1,0 +1,79 @@
+"""Snapshot reads behind flask-caching, keyed by batch id so a new batch is never stale."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Flask
+from flask_caching import Cache
+
+from queries import snapshots
+from queries.settings import Settings
+
+cache = Cache()
+
+# Each worker asks the database for the newest batch id at most this often.
+BATCH_TTL_SECONDS = 2.0
+_batch_memo: dict[str, tuple[float, snapshots.Batch | None]] = {}
+
+
+def init_cache(server: Flask, settings: Settings) -> None:
+    """Configure the cache: in-process by default, Redis when DASHBOARD_CACHE_URL says so."""
+    if settings.cache_url.startswith(("redis://", "rediss://", "unix://")):
+        config = {
+            "CACHE_TYPE": "RedisCache",
+            "CACHE_REDIS_URL": settings.cache_url,
+            "CACHE_KEY_PREFIX": "dashboard:",
+            "CACHE_DEFAULT_TIMEOUT": 3600,
+        }
+    else:
+        config = {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 3600,
+                  "CACHE_THRESHOLD": 5000}
+    cache.init_app(server, config=config)
+
+
+def current_batch() -> snapshots.Batch | None:
+    """The newest finished batch (memoised for a moment per worker)."""
+    from dashboard.app import get_runtime
+
+    rt = get_runtime()
+    key = rt.settings.database_url
+    now = time.monotonic()
+    hit = _batch_memo.get(key)
+    if hit and now - hit[0] < BATCH_TTL_SECONDS:
+        return hit[1]
+    batch = snapshots.latest_batch(rt.engine)
+    _batch_memo[key] = (now, batch)
+    return batch
+
+
+def region_view(code: str) -> tuple[snapshots.Batch, dict[str, Any] | None, list[dict[str, Any]]] | None:
+    """(batch, region, children) of the newest batch, cached per batch; None without a batch."""
+    from dashboard.app import get_runtime
+
+    batch = current_batch()
+    if batch is None:
+        return None
+    key = f"rv:{batch.id}:{code}"
+    hit = cache.get(key)
+    if hit is None:
+        region, children = snapshots.region_with_children(get_runtime().engine, batch.id, code)
+        hit = (region, children)
+        cache.set(key, hit)
+    return batch, hit[0], hit[1]
+
+
+def region_index() -> list[dict[str, Any]]:
+    """Every region of the newest batch (code, name, level, parent), cached per batch."""
+    from dashboard.app import get_runtime
+
+    batch = current_batch()
+    if batch is None:
+        return []
+    key = f"ri:{batch.id}"
+    hit = cache.get(key)
+    if hit is None:
+        hit = snapshots.region_index(get_runtime().engine, batch.id)
+        cache.set(key, hit)
+    return hit
