@@ -48,7 +48,10 @@ def current_batch() -> snapshots.Batch | None:
     return batch
 
 
-def region_view(code: str) -> tuple[snapshots.Batch, dict[str, Any] | None, list[dict[str, Any]]] | None:
+RegionView = tuple[snapshots.Batch, dict[str, Any] | None, list[dict[str, Any]]]
+
+
+def region_view(code: str) -> RegionView | None:
     """(batch, region, children) of the newest batch, cached per batch; None without a batch."""
     from dashboard.app import get_runtime
 
