@@ -1,0 +1,57 @@
+"""Dialect-aware bulk upsert: a row whose primary key exists replaces the stored row."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Table, and_, delete, insert, tuple_
+
+
+def _table(table: Any) -> Table:
+    """Accept a Table or an ORM class."""
+    return table if isinstance(table, Table) else table.__table__
+
+
+def upsert(conn: Connection, table: Any, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert rows, replacing existing ones by primary key; returns the number of rows sent.
+
+    Every row must carry the same keys (executemany). Rows must have distinct keys.
+    """
+    if not rows:
+        return 0
+    tbl = _table(table)
+    pk = [c.name for c in tbl.primary_key.columns]
+    cols = list(rows[0].keys())
+    non_pk = [c for c in cols if c not in pk]
+    name = conn.dialect.name
+    if name in ("sqlite", "postgresql"):
+        if name == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as d_insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert as d_insert
+        stmt = d_insert(tbl)
+        if non_pk:
+            stmt = stmt.on_conflict_do_update(
+                index_elements=pk, set_={c: stmt.excluded[c] for c in non_pk}
+            )
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=pk)
+        conn.execute(stmt, list(rows))
+    elif name in ("mysql", "mariadb"):
+        from sqlalchemy.dialects.mysql import insert as m_insert
+
+        stmt = m_insert(tbl)
+        # Updating a PK column to itself is the MySQL idiom for "do nothing" on duplicates.
+        upd = {c: stmt.inserted[c] for c in (non_pk or pk[:1])}
+        conn.execute(stmt.on_duplicate_key_update(upd), list(rows))
+    else:
+        # Portable fallback: delete the keys, then insert (same transaction, same result).
+        keys = [tuple(r[c] for c in pk) for r in rows]
+        if len(pk) == 1:
+            conn.execute(delete(tbl).where(tbl.c[pk[0]].in_([k[0] for k in keys])))
+        else:
+            cond = tuple_(*[tbl.c[c] for c in pk]).in_(keys)
+            conn.execute(delete(tbl).where(and_(cond)))
+        conn.execute(insert(tbl), list(rows))
+    return len(rows)
