@@ -32,7 +32,7 @@ class Batch:
 
 def to_local_iso(naive_utc: dt.datetime, tz: str) -> str:
     """Render a naive-UTC instant as local ISO 8601 (seconds precision)."""
-    aware = naive_utc.replace(tzinfo=dt.timezone.utc).astimezone(ZoneInfo(tz))
+    aware = naive_utc.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(tz))
     return aware.isoformat(timespec="seconds")
 
 
@@ -114,7 +114,7 @@ def health(
     engine: Engine, refresh_seconds: int, tz: str, now: dt.datetime | None = None
 ) -> tuple[int, dict[str, Any]]:
     """Status code and body of /healthz: stale when older than twice the refresh interval."""
-    now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     batch = latest_batch(engine)
     last, failed = last_runs(engine)
     body: dict[str, Any] = {
