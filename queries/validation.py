@@ -33,10 +33,11 @@ def id_number_error(value: str) -> str | None:
     if not _ID_RE.match(v):
         return "身份证号须为 18 位 (identity number must be 17 digits + check char)"
     try:
-        dt.date(int(v[6:10]), int(v[10:12]), int(v[12:14]))
+        born = dt.date(int(v[6:10]), int(v[10:12]), int(v[12:14]))
     except ValueError:
-        return "身份证号出生日期无效 (identity number has an invalid birth date)"
-    if int(v[6:10]) < 1900:
+        born = None
+    # 1800: the standard's own example 440524188001010014 is born in 1880.
+    if born is None or born.year < 1800 or born > dt.date.today():
         return "身份证号出生日期无效 (identity number has an invalid birth date)"
     if id_check_char(v[:17]) != v[17]:
         return "身份证号校验位错误 (identity number checksum is wrong)"
