@@ -1,9 +1,386 @@
-"""JSON API (placeholder until the API lands)."""
+"""Read-only JSON API (`/api/v1`), `/healthz` and the OpenAPI document (SPEC section 4.2).
+
+Reads go through dashboard.cache (keyed by snapshot batch). Data responses carry a weak
+ETag built from the batch id and the region code, `Cache-Control: no-cache` and
+`X-Snapshot-Batch`, so pollers revalidate with If-None-Match and get 304 until a new
+batch is published. Every error under /api/ and /healthz is JSON `{"error": "..."}`.
+"""
 
 from __future__ import annotations
 
-from flask import Flask
+import json
+import logging
+import math
+import re
+import zlib
+from typing import Any
+
+from flask import Blueprint, Flask, Response, request
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from dashboard import cache
+from dashboard.openapi import (
+    API_VERSION,
+    SEARCH_LIMIT_MAX,
+    SEARCH_QUERY_MAX,
+    build_openapi,
+)
+from queries import snapshots
+from queries.domain import LEVELS, METRIC_KEYS, SERIES_KEYS
+
+log = logging.getLogger("dashboard.api")
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+CODE_RE = re.compile(r"^[0-9]{12}$")
+SEARCH_LIMIT_DEFAULT = 50
+JSON_MIMETYPE = "application/json; charset=utf-8"
+
+
+class ApiError(Exception):
+    """An error answered as JSON `{"error": message}` with an HTTP status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+# ------------------------------------------------------------------ access hooks
+def authorize(region_code: str | None) -> Response | None:
+    """Access check for one region (None: the API as a whole); None means allowed.
+
+    A later issue (tokens, SPEC 4.3) fills this in and returns a 401/403 JSON response
+    (e.g. `error_response(403, "...")`) for a region outside the token's subtree.
+    """
+    return None
+
+
+def visible(region_code: str) -> bool:
+    """Whether a region may appear in search results for the current request."""
+    return True
+
+
+# ------------------------------------------------------------------ helpers
+def json_response(payload: Any, status: int = 200) -> Response:
+    """UTF-8 JSON with Chinese unescaped and keys in the order given."""
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return Response(body, status=status, content_type=JSON_MIMETYPE)
+
+
+def error_response(status: int, message: str) -> Response:
+    """The JSON error body `{"error": message}`, never cached."""
+    resp = json_response({"error": message}, status)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _number(value: Any) -> int | float | None:
+    """A JSON-safe metric value: numbers as they are, anything else (or NaN/inf) as null."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    return None
+
+
+def metrics_of(raw: dict[str, Any] | None) -> dict[str, int | float | None]:
+    """Every key of METRIC_KEYS (missing ones null), then any extra numeric keys."""
+    raw = raw or {}
+    out: dict[str, int | float | None] = {key: _number(raw.get(key)) for key in METRIC_KEYS}
+    for key, value in raw.items():
+        if key not in out and isinstance(value, int | float) and not isinstance(value, bool):
+            out[key] = _number(value)
+    return out
+
+
+def _series_of(raw: dict[str, Any] | None) -> dict[str, dict[str, int | float | None]]:
+    raw = raw or {}
+    out: dict[str, dict[str, int | float | None]] = {}
+    for key in (*SERIES_KEYS, *[k for k in raw if k not in SERIES_KEYS]):
+        values = raw.get(key) or {}
+        if isinstance(values, dict):
+            out[key] = {str(k): _number(v) for k, v in values.items()}
+    return out
+
+
+def _targets_of(raw: dict[str, Any] | None) -> dict[str, dict[str, int | float | None]]:
+    out: dict[str, dict[str, int | float | None]] = {}
+    for key, value in (raw or {}).items():
+        if isinstance(value, dict) and _number(value.get("target")) is not None:
+            out[key] = {
+                "target": _number(value.get("target")),
+                "completion": _number(value.get("completion")),
+            }
+    return out
+
+
+def _path_of(raw: Any) -> list[dict[str, str]]:
+    """Stored `[[code, name], ...]` (root first) as `[{"code", "name"}, ...]`."""
+    out = []
+    for item in raw or []:
+        if isinstance(item, list | tuple) and len(item) >= 2:
+            out.append({"code": str(item[0]), "name": str(item[1])})
+        elif isinstance(item, dict):
+            out.append({"code": str(item.get("code")), "name": str(item.get("name"))})
+    return out
+
+
+def _settings():  # noqa: ANN202
+    from dashboard.app import get_runtime
+
+    return get_runtime().settings
+
+
+def _check_code(code: str) -> None:
+    if not CODE_RE.match(code):
+        raise ApiError(400, "region code must be 12 digits")
+
+
+def _batch() -> snapshots.Batch:
+    batch = cache.current_batch()
+    if batch is None:
+        raise ApiError(503, "no snapshot yet: the first refresh has not finished")
+    return batch
+
+
+def _etag(batch: snapshots.Batch, resource: str) -> str:
+    """Batch id + resource (region code and view) + a salt for the response format."""
+    salt = zlib.crc32(f"{API_VERSION}|{_settings().timezone}".encode()) & 0xFFFF
+    return f"b{batch.id}-{resource}-{salt:04x}"
+
+
+def _snapshot_headers(resp: Response, batch: snapshots.Batch, etag: str) -> Response:
+    resp.set_etag(etag, weak=True)
+    resp.headers["Cache-Control"] = "no-cache"
+    resp.headers["X-Snapshot-Batch"] = str(batch.id)
+    resp.vary.add("Authorization")
+    return resp
+
+
+def _not_modified(batch: snapshots.Batch, etag: str) -> Response | None:
+    """A 304 when If-None-Match already names this batch's ETag (weak comparison)."""
+    inm = request.if_none_match
+    if not inm:
+        return None
+    # flask-compress appends ":gzip" etc. to strong tags; accept those forms too.
+    candidates = {etag} | {f"{etag}:{enc}" for enc in ("gzip", "br", "deflate", "zstd")}
+    if inm.star_tag or any(inm.contains_weak(tag) for tag in candidates):
+        return _snapshot_headers(Response(status=304), batch, etag)
+    return None
+
+
+def _region_view(code: str) -> tuple[snapshots.Batch, dict[str, Any], list[dict[str, Any]]]:
+    view = cache.region_view(code)
+    if view is None:
+        raise ApiError(503, "no snapshot yet: the first refresh has not finished")
+    batch, region, children = view
+    if region is None:
+        raise ApiError(404, f"unknown region: {code}")
+    return batch, region, children
+
+
+# ------------------------------------------------------------------ endpoints
+@bp.get("/regions/<code>")
+def region(code: str) -> Response:
+    """A region and its direct children."""
+    _check_code(code)
+    denied = authorize(code)
+    if denied is not None:
+        return denied
+    batch = _batch()
+    etag = _etag(batch, f"{code}-r")
+    cached = _not_modified(batch, etag)
+    if cached is not None:
+        return cached
+    batch, reg, children = _region_view(code)
+    payload = {
+        "code": reg["code"],
+        "name": reg["name"],
+        "level": reg["level"],
+        "parent_code": reg["parent_code"],
+        "children": [
+            {"code": c["code"], "name": c["name"], "level": c["level"]} for c in children
+        ],
+    }
+    return _snapshot_headers(json_response(payload), batch, _etag(batch, f"{code}-r"))
+
+
+@bp.get("/regions/<code>/metrics")
+def region_metrics(code: str) -> Response:
+    """Every metric, series and target of a region, and its children's metrics."""
+    _check_code(code)
+    denied = authorize(code)
+    if denied is not None:
+        return denied
+    batch = _batch()
+    etag = _etag(batch, f"{code}-m")
+    cached = _not_modified(batch, etag)
+    if cached is not None:
+        return cached
+    batch, reg, children = _region_view(code)
+    tz = _settings().timezone
+    payload = {
+        "region": {
+            "code": reg["code"],
+            "name": reg["name"],
+            "level": reg["level"],
+            "parent_code": reg["parent_code"],
+            "path": _path_of(reg.get("path")),
+        },
+        "as_of": batch.as_of_iso(tz),
+        "computed_at": batch.computed_at_iso(tz),
+        "metrics": metrics_of(reg.get("metrics")),
+        "series": _series_of(reg.get("series")),
+        "targets": _targets_of(reg.get("targets")),
+        "children": [
+            {"code": c["code"], "name": c["name"], "level": c["level"],
+             "metrics": metrics_of(c.get("metrics"))}
+            for c in children
+        ],
+    }
+    return _snapshot_headers(json_response(payload), batch, _etag(batch, f"{code}-m"))
+
+
+def _search_args() -> tuple[str, str | None, str | None, int]:
+    q = request.args.get("q", "").strip()
+    if len(q) > SEARCH_QUERY_MAX:
+        raise ApiError(400, f"q must be at most {SEARCH_QUERY_MAX} characters")
+    level = request.args.get("level") or None
+    if level is not None and level not in LEVELS:
+        raise ApiError(400, f"level must be one of {', '.join(LEVELS)}")
+    parent = request.args.get("parent") or None
+    if parent is not None and not CODE_RE.match(parent):
+        raise ApiError(400, "parent must be a 12-digit region code")
+    raw_limit = request.args.get("limit")
+    limit = SEARCH_LIMIT_DEFAULT
+    if raw_limit is not None:
+        if not re.fullmatch(r"[0-9]{1,4}", raw_limit.strip()):
+            raise ApiError(400, f"limit must be an integer 1..{SEARCH_LIMIT_MAX}")
+        limit = int(raw_limit)
+        if not 1 <= limit <= SEARCH_LIMIT_MAX:
+            raise ApiError(400, f"limit must be an integer 1..{SEARCH_LIMIT_MAX}")
+    return q, level, parent, limit
+
+
+@bp.get("/regions")
+def search() -> Response:
+    """Regions of the current snapshot whose name contains q or whose code starts with q."""
+    q, level, parent, limit = _search_args()
+    denied = authorize(None)
+    if denied is not None:
+        return denied
+    batch = _batch()
+    key = json.dumps([q, level, parent, limit], ensure_ascii=False)
+    etag = _etag(batch, f"s{zlib.crc32(key.encode()):08x}")
+    cached = _not_modified(batch, etag)
+    if cached is not None:
+        return cached
+    matches = [
+        r for r in cache.region_index()
+        if (not q or q in (r["name"] or "") or r["code"].startswith(q))
+        and (level is None or r["level"] == level)
+        and (parent is None or r["parent_code"] == parent)
+        and visible(r["code"])
+    ]
+    matches.sort(key=lambda r: r["code"])
+    payload = {
+        "results": [
+            {"code": r["code"], "name": r["name"], "level": r["level"],
+             "parent_code": r["parent_code"]}
+            for r in matches[:limit]
+        ],
+        "total": len(matches),
+        "truncated": len(matches) > limit,
+    }
+    return _snapshot_headers(json_response(payload), batch, etag)
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """The OpenAPI 3 document of this API."""
+    resp = json_response(build_openapi(_settings().root_region))
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
+
+
+@bp.errorhandler(ApiError)
+def _api_error(err: ApiError) -> Response:
+    return error_response(err.status, err.message)
+
+
+@bp.errorhandler(SQLAlchemyError)
+def _db_error(err: SQLAlchemyError) -> Response:
+    log.warning("database unavailable for %s: %s", request.path, err)
+    return error_response(503, "database unavailable")
+
+
+# ------------------------------------------------------------------ /healthz
+def healthz() -> Response:
+    """Snapshot freshness: 200 while a snapshot is served, 503 without one or without a DB."""
+    from dashboard.app import get_runtime
+
+    rt = get_runtime()
+    try:
+        status, body = snapshots.health(
+            rt.engine, rt.settings.refresh_seconds, rt.settings.timezone
+        )
+    except SQLAlchemyError as err:
+        log.warning("healthz: database unavailable: %s", err)
+        status, body = 503, {
+            "status": "unavailable",
+            "last_refresh": None,
+            "stale": True,
+            "error": "database unavailable",
+        }
+    resp = json_response(body, status)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+# ------------------------------------------------------------------ JSON errors
+def _is_json_path() -> bool:
+    path = request.path
+    return path == "/api" or path.startswith("/api/") or path == "/healthz"
+
+
+def _unknown_endpoint(rest: str = "") -> Response:
+    return error_response(404, f"no such endpoint: {request.path}")
+
+
+def _http_error(err: HTTPException) -> Response | HTTPException:
+    if not _is_json_path():
+        return err
+    code = err.code or 500
+    message = (err.name or "error").lower()
+    if code == 404:
+        message = f"no such endpoint: {request.path}"
+    resp = error_response(code, message)
+    for name, value in err.get_headers():
+        if name.lower() not in ("content-type", "content-length"):
+            resp.headers[name] = value
+    return resp
+
+
+def _server_error(err: InternalServerError) -> Response | InternalServerError:
+    if not _is_json_path():
+        return err
+    original = getattr(err, "original_exception", None)
+    if isinstance(original, SQLAlchemyError):
+        return error_response(503, "database unavailable")
+    return error_response(500, "internal server error")
 
 
 def register(server: Flask) -> None:
-    """Attach the /api/v1 blueprint and /healthz."""
+    """Attach the /api/v1 blueprint, /healthz and JSON error handlers for /api/ paths."""
+    server.register_blueprint(bp)
+    server.add_url_rule("/healthz", endpoint="healthz", view_func=healthz, methods=["GET"])
+    # Dash serves its index for any unknown GET path; keep /api/* JSON instead.
+    for rule in ("/api", "/api/", "/api/<path:rest>"):
+        server.add_url_rule(rule, endpoint=f"api_unknown{rule}", view_func=_unknown_endpoint,
+                            methods=["GET"])
+    server.register_error_handler(HTTPException, _http_error)
+    server.register_error_handler(InternalServerError, _server_error)
