@@ -1,0 +1,666 @@
+"""SPEC section 3 metrics for every region: one pass per source table, rolled up in pandas.
+
+Each source table is aggregated once in SQL, grouped by community code (plus the few
+dimensions a metric needs). The per-community "parts" (counts, numerators and
+denominators) are then summed over each region's subtree through a membership frame
+(community -> every ancestor, itself included), and ratios are recomputed from the summed
+parts, so every level is exact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import defaultdict
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, and_, case, exists, func, or_, select, true
+
+from queries.domain import (
+    ASSISTANCE_KINDS,
+    CIRCLE_KM,
+    EARTH_RADIUS_KM,
+    KEY_GROUPS,
+    METRIC_KEYS,
+    OVERDUE_DAYS,
+    PLACEMENT_FORMS,
+    VACANCY_TYPES,
+)
+from queries.geo import haversine_km, within_circle
+from queries.models import (
+    Assistance,
+    Employer,
+    Household,
+    Person,
+    Placement,
+    Region,
+    Target,
+    Vacancy,
+)
+
+LATEST_PLACEMENTS = 20
+NEWEST_VACANCIES = 20
+NEARBY_VACANCIES = 30
+TOP_INDUSTRIES = 10
+OTHER_INDUSTRY = "其他"
+UNSPECIFIED = "未标明"
+SALARY_BANDS: tuple[str, ...] = ("<3000", "3000–4999", "5000–7999", "≥8000", UNSPECIFIED)
+GRID_DEG = 0.05  # spatial grid cell for the 3-km joins (≈ 5.5 km north-south)
+SERIES_MONTHS = 12
+
+
+# ---------------------------------------------------------------- windows
+class Windows:
+    """The local-date windows of SPEC section 3 for one as-of instant."""
+
+    def __init__(self, as_of: dt.datetime, tz: str) -> None:
+        zone = ZoneInfo(tz)
+        local = as_of.replace(tzinfo=zone) if as_of.tzinfo is None else as_of.astimezone(zone)
+        self.tz = tz
+        self.local = local
+        self.today: dt.date = local.date()
+        self.month_start = self.today.replace(day=1)
+        self.year_start = self.today.replace(month=1, day=1)
+        # The 12 calendar months ending with T's month, oldest first: (label, first, next first).
+        months: list[tuple[str, dt.date, dt.date]] = []
+        y, m = self.today.year, self.today.month
+        for back in range(SERIES_MONTHS - 1, -1, -1):
+            yy, mm = divmod((y * 12 + m - 1) - back, 12)
+            first = dt.date(yy, mm + 1, 1)
+            ny, nm = divmod(yy * 12 + mm + 1, 12)
+            months.append((f"{yy:04d}-{mm + 1:02d}", first, dt.date(ny, nm + 1, 1)))
+        self.months = months
+        self.series_start = months[0][1]
+
+
+def _csum(cond: Any, value: Any = 1) -> Any:
+    """SUM(CASE WHEN cond THEN value ELSE 0 END): a conditional count on every dialect."""
+    return func.sum(case((cond, value), else_=0))
+
+
+def _frame(conn: Any, stmt: Any) -> pd.DataFrame:
+    result = conn.execute(stmt)
+    return pd.DataFrame(result.all(), columns=list(result.keys()))
+
+
+# ---------------------------------------------------------------- region tree
+def _region_tree(regions: pd.DataFrame) -> tuple[dict[str, list[str]], pd.DataFrame]:
+    """Ancestors of each region (itself first, then upwards) and the membership frame."""
+    parent = dict(zip(regions["code"], regions["parent_code"], strict=True))
+    known = set(parent)
+    chains: dict[str, list[str]] = {}
+    for code in regions["code"]:
+        chain = [code]
+        seen = {code}
+        p = parent.get(code)
+        # Stop at the topmost loaded ancestor; a cycle in bad data must not loop forever.
+        while p is not None and p in known and p not in seen:
+            chain.append(p)
+            seen.add(p)
+            p = parent.get(p)
+        chains[code] = chain
+    members = [(c, a) for c, chain in chains.items() for a in chain]
+    membership = pd.DataFrame(members, columns=["member", "region"])
+    return chains, membership
+
+
+def _rollup(parts: pd.DataFrame, membership: pd.DataFrame) -> pd.DataFrame:
+    """Sum per-member integer parts over every region's subtree."""
+    vals = parts.reindex(membership["member"].to_numpy()).fillna(0).to_numpy()
+    frame = pd.DataFrame(vals, columns=parts.columns)
+    frame["_region"] = membership["region"].to_numpy()
+    return frame.groupby("_region", sort=False).sum().astype("int64")
+
+
+# ---------------------------------------------------------------- source passes
+def _placement_parts(conn: Any, w: Windows) -> pd.DataFrame:
+    """Placement counts per community: windows, forms, monthly series (one grouped pass)."""
+    P = Placement
+    cols = [
+        P.community_code.label("code"),
+        P.form.label("form"),
+        _csum(P.placed_on == w.today).label("today"),
+        _csum(P.placed_on >= w.month_start).label("month"),
+        _csum(P.placed_on >= w.year_start).label("year"),
+    ]
+    cols += [
+        _csum(and_(P.placed_on >= a, P.placed_on < b)).label(f"m{i}")
+        for i, (_, a, b) in enumerate(w.months)
+    ]
+    lo = min(w.series_start, w.year_start)
+    stmt = (
+        select(*cols)
+        .where(P.placed_on >= lo, P.placed_on <= w.today)
+        .group_by(P.community_code, P.form)
+    )
+    df = _frame(conn, stmt)
+    out = pd.DataFrame(index=pd.Index([], name="code"))
+    if df.empty:
+        return out
+    num = [c for c in df.columns if c not in ("code", "form")]
+    df[num] = df[num].astype("int64")
+    g = df.groupby("code")
+    out = g[["today", "month", "year"] + [f"m{i}" for i in range(SERIES_MONTHS)]].sum()
+    out.columns = ["pl_today", "pl_month", "pl_year"] + [
+        f"pl_m{i}" for i in range(SERIES_MONTHS)
+    ]
+    by_form = df.pivot_table(index="code", columns="form", values="year", aggfunc="sum")
+    for f in PLACEMENT_FORMS:
+        out[f"pl_form_{f}"] = by_form[f] if f in by_form.columns else 0
+    return out
+
+
+def _within_parts(conn: Any, w: Windows, centres: pd.DataFrame) -> pd.DataFrame:
+    """Year placements with a known vacancy, and those within 3 km, per community."""
+    P, V = Placement, Vacancy
+    stmt = (
+        select(
+            P.community_code.label("code"),
+            V.lat.label("vlat"),
+            V.lon.label("vlon"),
+            func.count().label("n"),
+        )
+        .join(V, V.vacancy_id == P.vacancy_id)
+        .where(P.placed_on >= w.year_start, P.placed_on <= w.today)
+        .group_by(P.community_code, V.vacancy_id, V.lat, V.lon)
+    )
+    df = _frame(conn, stmt)
+    if df.empty:
+        return pd.DataFrame(index=pd.Index([], name="code"))
+    df = df.join(centres[["lat", "lon"]], on="code")
+    dist = haversine_km(
+        df["lat"].to_numpy(float), df["lon"].to_numpy(float),
+        df["vlat"].to_numpy(float), df["vlon"].to_numpy(float),
+    )
+    # A community without a centre has no distance: its placements stay in the
+    # denominator (the vacancy is known) but are not counted as within 3 km.
+    df["n"] = df["n"].astype("int64")
+    df["within"] = np.where(within_circle(np.nan_to_num(dist, nan=np.inf)), df["n"], 0)
+    out = df.groupby("code")[["n", "within"]].sum()
+    out.columns = ["pl_known", "pl_within"]
+    return out
+
+
+def _latest_placements(conn: Any, w: Windows) -> pd.DataFrame:
+    """The newest placements of each community (enough to build any region's top list)."""
+    P = Placement
+    rn = func.row_number().over(
+        partition_by=P.community_code,
+        order_by=(P.placed_at.desc(), P.placement_id.desc()),
+    ).label("rn")
+    inner = (
+        select(P.community_code.label("code"), P.placed_at, P.form, P.placement_id, rn)
+        .where(P.placed_on <= w.today)
+        .subquery()
+    )
+    stmt = select(inner.c.code, inner.c.placed_at, inner.c.form, inner.c.placement_id).where(
+        inner.c.rn <= LATEST_PLACEMENTS
+    )
+    return _frame(conn, stmt)
+
+
+def _person_parts(conn: Any, w: Windows) -> pd.DataFrame:
+    """Jobseekers and key-group registered/placed/assisted per community, one pass."""
+    P, A, Pe = Placement, Assistance, Person
+    placed = exists().where(
+        P.person_id == Pe.person_id, P.placed_on >= w.year_start, P.placed_on <= w.today
+    )
+    assisted = exists().where(
+        A.person_id == Pe.person_id, A.served_on >= w.year_start, A.served_on <= w.today
+    )
+    kg_cols = [getattr(Pe, f"kg_{g}").label(f"kg_{g}") for g in KEY_GROUPS]
+    inner = (
+        select(
+            Pe.community_code.label("code"),
+            Pe.seeking_job.label("seeking"),
+            *kg_cols,
+            case((placed, 1), else_=0).label("placed"),
+            case((assisted, 1), else_=0).label("assisted"),
+        )
+        # A person registered after date(T) is dated after T: not counted (SPEC §3).
+        .where(or_(Pe.registered_on.is_(None), Pe.registered_on <= w.today))
+        .subquery()
+    )
+    c = inner.c
+    cols = [c.code, _csum(c.seeking == true()).label("seeking")]
+    for g in KEY_GROUPS:
+        flag = c[f"kg_{g}"] == true()
+        cols += [
+            _csum(flag).label(f"kg_{g}_reg"),
+            _csum(and_(flag, c.placed == 1)).label(f"kg_{g}_placed"),
+            _csum(and_(flag, c.assisted == 1)).label(f"kg_{g}_assisted"),
+        ]
+    df = _frame(conn, select(*cols).group_by(c.code))
+    return df.set_index("code").astype("int64")
+
+
+def _assistance_parts(conn: Any, w: Windows) -> pd.DataFrame:
+    """Assistance records served in the year window per community and kind."""
+    A = Assistance
+    stmt = (
+        select(A.community_code.label("code"), A.kind, func.count().label("n"))
+        .where(A.served_on >= w.year_start, A.served_on <= w.today)
+        .group_by(A.community_code, A.kind)
+    )
+    df = _frame(conn, stmt)
+    out = pd.DataFrame(index=pd.Index([], name="code"))
+    if df.empty:
+        return out
+    df["n"] = df["n"].astype("int64")
+    out = df.groupby("code")[["n"]].sum().rename(columns={"n": "as_year"})
+    by_kind = df.pivot_table(index="code", columns="kind", values="n", aggfunc="sum")
+    for k in ASSISTANCE_KINDS:
+        out[f"as_kind_{k}"] = by_kind[k] if k in by_kind.columns else 0
+    return out
+
+
+def _household_parts(conn: Any, w: Windows) -> pd.DataFrame:
+    """Zero-employment household parts per community from one grouped pass."""
+    H = Household
+    stmt = (
+        select(
+            H.community_code.label("code"),
+            H.zero_identified_on.label("ident"),
+            H.zero_cleared_on.label("cleared"),
+            func.count().label("n"),
+        )
+        # Only households that can count anywhere: identified by T and not cleared
+        # before this year (outstanding, identified or cleared in the year window).
+        .where(
+            H.zero_identified_on.is_not(None),
+            H.zero_identified_on <= w.today,
+            or_(H.zero_cleared_on.is_(None), H.zero_cleared_on >= w.year_start),
+        )
+        .group_by(H.community_code, H.zero_identified_on, H.zero_cleared_on)
+    )
+    df = _frame(conn, stmt)
+    if df.empty:
+        return pd.DataFrame(index=pd.Index([], name="code"))
+    today = pd.Timestamp(w.today)
+    ident = pd.to_datetime(df["ident"])
+    cleared = pd.to_datetime(df["cleared"])
+    n = df["n"].astype("int64")
+    outstanding = cleared.isna() | (cleared > today)
+    overdue = outstanding & ((today - ident).dt.days > OVERDUE_DAYS)
+    ident_y = ident >= pd.Timestamp(w.year_start)
+    cleared_y = cleared.notna() & (cleared >= pd.Timestamp(w.year_start)) & (cleared <= today)
+    days = (cleared - ident).dt.days.fillna(0).astype("int64")
+    parts = pd.DataFrame({
+        "code": df["code"],
+        "hh_outstanding": n.where(outstanding, 0),
+        "hh_overdue": n.where(overdue, 0),
+        "hh_identified": n.where(ident_y, 0),
+        "hh_cleared": n.where(cleared_y, 0),
+        "hh_cleared_days": (n * days).where(cleared_y, 0),
+    })
+    return parts.groupby("code").sum().astype("int64")
+
+
+def _open_vacancies(conn: Any, w: Windows) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Vacancies open at T or posted this month (one pass), and list records of open ones."""
+    V, E = Vacancy, Employer
+    stmt = (
+        select(
+            V.vacancy_id, V.community_code.label("code"), V.lat, V.lon, V.title, V.type,
+            V.headcount, V.salary_min, V.salary_max, V.industry, V.posted_on, V.closed_on,
+            E.name.label("employer"),
+        )
+        .outerjoin(E, E.employer_id == V.employer_id)
+        .where(
+            V.posted_on <= w.today,
+            or_(V.closed_on.is_(None), V.closed_on > w.today, V.posted_on >= w.month_start),
+        )
+    )
+    rows = conn.execute(stmt).all()
+    records: list[dict[str, Any]] = []
+    flat = []
+    for r in rows:
+        is_open = r.closed_on is None or r.closed_on > w.today
+        flat.append((
+            r.vacancy_id, r.code, r.lat, r.lon, r.type, int(r.headcount), r.industry,
+            r.salary_min, r.posted_on, is_open, r.posted_on >= w.month_start, len(records),
+        ))
+        records.append({
+            "vacancy_id": r.vacancy_id,
+            "title": r.title,
+            "employer": r.employer,
+            "headcount": int(r.headcount),
+            "salary_min": r.salary_min,
+            "salary_max": r.salary_max,
+            "type": r.type,
+            "industry": r.industry,
+            "posted_on": r.posted_on.isoformat(),
+            "community_code": r.code,
+        })
+    df = pd.DataFrame(flat, columns=[
+        "vacancy_id", "code", "lat", "lon", "type", "headcount", "industry", "salary_min",
+        "posted_on", "open", "new_month", "rec",
+    ])
+    return df, records
+
+
+def _salary_band(s: float | None) -> str:
+    if s is None or (isinstance(s, float) and math.isnan(s)):
+        return UNSPECIFIED
+    if s < 3000:
+        return SALARY_BANDS[0]
+    if s < 5000:
+        return SALARY_BANDS[1]
+    if s < 8000:
+        return SALARY_BANDS[2]
+    return SALARY_BANDS[3]
+
+
+def _vacancy_parts(vac: pd.DataFrame) -> pd.DataFrame:
+    """Open postings, open headcount (total and by type) and new this month per community."""
+    if vac.empty:
+        return pd.DataFrame(index=pd.Index([], name="code"))
+    hc_open = vac["headcount"].where(vac["open"], 0)
+    parts = pd.DataFrame({
+        "code": vac["code"],
+        "vac_open": vac["open"].astype("int64"),
+        "vac_open_hc": hc_open,
+        "vac_new_month": vac["new_month"].astype("int64"),
+    })
+    for t in VACANCY_TYPES:
+        parts[f"vac_type_{t}"] = hc_open.where(vac["type"] == t, 0)
+    return parts.groupby("code").sum().astype("int64")
+
+
+# ---------------------------------------------------------------- spatial join
+def _grid_cells(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.floor(lat / GRID_DEG).astype(np.int64), np.floor(lon / GRID_DEG).astype(np.int64)
+
+
+def _circle(
+    comms: pd.DataFrame, open_vac: pd.DataFrame
+) -> tuple[dict[str, bool], dict[str, list[tuple[int, float]]]]:
+    """Per community: covered flag and the nearest open vacancies within 3 km (grid join)."""
+    covered: dict[str, bool] = {c: False for c in comms["code"]}
+    nearby: dict[str, list[tuple[int, float]]] = {c: [] for c in comms["code"]}
+    vac = open_vac.dropna(subset=["lat", "lon"])
+    comms = comms.dropna(subset=["lat", "lon"])
+    if vac.empty or comms.empty:
+        return covered, nearby
+    vlat = vac["lat"].to_numpy(float)
+    vlon = vac["lon"].to_numpy(float)
+    vrec = vac["rec"].to_numpy()
+    vi, vj = _grid_cells(vlat, vlon)
+    cells: dict[tuple[int, int], np.ndarray] = {}
+    order = np.lexsort((vj, vi))
+    keys = np.stack([vi[order], vj[order]], axis=1)
+    if len(keys):
+        starts = np.flatnonzero(np.r_[True, np.any(keys[1:] != keys[:-1], axis=1)])
+        ends = np.r_[starts[1:], len(order)]
+        for s, e in zip(starts, ends, strict=True):
+            cells[(int(keys[s, 0]), int(keys[s, 1]))] = order[s:e]
+    clat = comms["lat"].to_numpy(float)
+    clon = comms["lon"].to_numpy(float)
+    ccode = comms["code"].to_numpy()
+    ci, cj = _grid_cells(clat, clon)
+    groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for k, (a, b) in enumerate(zip(ci.tolist(), cj.tolist(), strict=True)):
+        groups[(a, b)].append(k)
+    lat_km = math.pi / 180 * EARTH_RADIUS_KM * GRID_DEG
+    for (a, b), idx in groups.items():
+        # Enough neighbour cells east-west for 3 km at this latitude (3 at China's latitudes).
+        edge = max(abs(a), abs(a + 1)) * GRID_DEG
+        lon_km = lat_km * max(math.cos(math.radians(min(edge, 89.9))), 1e-6)
+        span_j = max(1, math.ceil(CIRCLE_KM / lon_km))
+        span_i = max(1, math.ceil(CIRCLE_KM / lat_km))
+        cand = [
+            cells[(a + di, b + dj)]
+            for di in range(-span_i, span_i + 1)
+            for dj in range(-span_j, span_j + 1)
+            if (a + di, b + dj) in cells
+        ]
+        if not cand:
+            continue
+        cidx = np.concatenate(cand)
+        rows = np.asarray(idx)
+        dist = haversine_km(
+            clat[rows][:, None], clon[rows][:, None], vlat[cidx][None, :], vlon[cidx][None, :]
+        )
+        inside = within_circle(dist)
+        for r, row in enumerate(rows):
+            hit = np.flatnonzero(inside[r])
+            if hit.size == 0:
+                continue
+            code = ccode[row]
+            covered[code] = True
+            # Nearest first; vacancy id breaks distance ties for a stable order.
+            best = sorted(hit.tolist(), key=lambda h: (dist[r, h], vac["vacancy_id"].iat[cidx[h]]))
+            nearby[code] = [(int(vrec[cidx[h]]), float(dist[r, h])) for h in best[
+                :NEARBY_VACANCIES]]
+    return covered, nearby
+
+
+# ---------------------------------------------------------------- metrics
+def _ratio(num: int, den: int, digits: int) -> float | None:
+    return None if den == 0 else round(num / den, digits)
+
+
+def _metrics_of(p: dict[str, int]) -> dict[str, int | float | None]:
+    """All SPEC §3 metric values of one region from its summed parts."""
+    m: dict[str, int | float | None] = {
+        "placements.today": p["pl_today"],
+        "placements.month": p["pl_month"],
+        "placements.year": p["pl_year"],
+    }
+    for f in PLACEMENT_FORMS:
+        m[f"placements.by_form.{f}"] = p[f"pl_form_{f}"]
+    m["placements.within_3km_share"] = _ratio(p["pl_within"], p["pl_known"], 4)
+    m["vacancies.open"] = p["vac_open"]
+    m["vacancies.open_headcount"] = p["vac_open_hc"]
+    for t in VACANCY_TYPES:
+        m[f"vacancies.by_type.{t}"] = p[f"vac_type_{t}"]
+    m["vacancies.new.month"] = p["vac_new_month"]
+    m["jobseekers.active"] = p["seeking"]
+    m["supply_demand_ratio"] = _ratio(p["vac_open_hc"], p["seeking"], 2)
+    for g in KEY_GROUPS:
+        reg, placed = p[f"kg_{g}_reg"], p[f"kg_{g}_placed"]
+        m[f"key_groups.{g}.registered"] = reg
+        m[f"key_groups.{g}.assisted.year"] = p[f"kg_{g}_assisted"]
+        m[f"key_groups.{g}.placed.year"] = placed
+        m[f"key_groups.{g}.placement_rate"] = _ratio(placed, reg, 4)
+    m["assistance.year"] = p["as_year"]
+    for k in ASSISTANCE_KINDS:
+        m[f"assistance.by_kind.{k}"] = p[f"as_kind_{k}"]
+    m["zero_households.outstanding"] = p["hh_outstanding"]
+    m["zero_households.overdue"] = p["hh_overdue"]
+    m["zero_households.identified.year"] = p["hh_identified"]
+    m["zero_households.cleared.year"] = p["hh_cleared"]
+    m["zero_households.avg_days_to_clear.year"] = _ratio(p["hh_cleared_days"], p["hh_cleared"], 1)
+    m["circle.communities"] = p["circle_communities"]
+    m["circle.covered"] = p["circle_covered"]
+    m["circle.coverage"] = _ratio(p["circle_covered"], p["circle_communities"], 4)
+    return {k: m[k] for k in METRIC_KEYS}
+
+
+PART_COLUMNS: tuple[str, ...] = tuple(
+    ["pl_today", "pl_month", "pl_year"]
+    + [f"pl_m{i}" for i in range(SERIES_MONTHS)]
+    + [f"pl_form_{f}" for f in PLACEMENT_FORMS]
+    + ["pl_known", "pl_within", "vac_open", "vac_open_hc", "vac_new_month"]
+    + [f"vac_type_{t}" for t in VACANCY_TYPES]
+    + ["seeking"]
+    + [f"kg_{g}_{s}" for g in KEY_GROUPS for s in ("reg", "placed", "assisted")]
+    + ["as_year"] + [f"as_kind_{k}" for k in ASSISTANCE_KINDS]
+    + ["hh_outstanding", "hh_overdue", "hh_identified", "hh_cleared", "hh_cleared_days"]
+    + ["circle_communities", "circle_covered"]
+)
+
+
+def _top_per_region(
+    frame: pd.DataFrame, membership: pd.DataFrame, limit: int
+) -> dict[str, list[int]]:
+    """Row positions of `frame` (already in list order) for each region, first `limit`."""
+    if frame.empty:
+        return {}
+    f = pd.DataFrame({"member": frame["code"].to_numpy(), "pos": np.arange(len(frame))})
+    # An inner merge keeps the left frame's order, so each region's rows stay sorted.
+    merged = f.merge(membership, on="member", how="inner")
+    merged = merged.sort_values("pos", kind="stable")
+    top = merged.groupby("region", sort=False).head(limit)
+    out: dict[str, list[int]] = defaultdict(list)
+    for region, pos in zip(top["region"].tolist(), top["pos"].tolist(), strict=True):
+        out[region].append(pos)
+    return out
+
+
+def _headcount_lists(
+    vac: pd.DataFrame, membership: pd.DataFrame, column: str
+) -> dict[str, dict[str, int]]:
+    """Open headcount per region and value of `column` (industry or salary band)."""
+    if vac.empty:
+        return {}
+    g = vac.groupby(["code", column], dropna=False)["headcount"].sum().reset_index()
+    g = g.merge(membership, left_on="code", right_on="member", how="inner")
+    r = g.groupby(["region", column], dropna=False)["headcount"].sum().reset_index()
+    out: dict[str, dict[str, int]] = defaultdict(dict)
+    for region, key, hc in zip(r["region"], r[column], r["headcount"], strict=True):
+        out[region][key] = int(hc)
+    return out
+
+
+def _industry_list(counts: dict[str, int]) -> list[dict[str, Any]]:
+    items = sorted(((n, k) for k, n in counts.items() if n > 0), key=lambda t: (-t[0], t[1]))
+    top = [{"industry": k, "headcount": n} for n, k in items[:TOP_INDUSTRIES]]
+    rest = sum(n for n, _ in items[TOP_INDUSTRIES:])
+    if rest:
+        top.append({"industry": OTHER_INDUSTRY, "headcount": rest})
+    return top
+
+
+def compute_snapshot(engine: Engine, as_of: dt.datetime, tz: str) -> dict[str, dict]:
+    """Every SPEC §3 metric, series, target and panel list of every loaded region at as_of."""
+    w = Windows(as_of, tz)
+    with engine.connect() as conn:
+        regions = _frame(conn, select(
+            Region.code, Region.name, Region.level, Region.parent_code, Region.lat, Region.lon
+        ))
+        if regions.empty:
+            return {}
+        centres = regions.set_index("code")
+        pl = _placement_parts(conn, w)
+        within = _within_parts(conn, w, centres)
+        latest = _latest_placements(conn, w)
+        persons = _person_parts(conn, w)
+        assist = _assistance_parts(conn, w)
+        house = _household_parts(conn, w)
+        vac, vac_records = _open_vacancies(conn, w)
+        targets = _frame(conn, select(Target.region_code, Target.metric, Target.target).where(
+            Target.year == w.today.year
+        ))
+    chains, membership = _region_tree(regions)
+    names = dict(zip(regions["code"], regions["name"], strict=True))
+    levels = dict(zip(regions["code"], regions["level"], strict=True))
+    parents = {
+        c: (None if p is None or (isinstance(p, float) and math.isnan(p)) else p)
+        for c, p in zip(regions["code"], regions["parent_code"], strict=True)
+    }
+
+    open_vac = vac[vac["open"]].copy() if not vac.empty else vac
+    comms = regions[regions["level"] == "community"]
+    covered, nearby = _circle(comms, open_vac)
+    circle = pd.DataFrame({
+        "circle_communities": 1,
+        "circle_covered": [int(covered[c]) for c in comms["code"]],
+    }, index=pd.Index(comms["code"].to_numpy(), name="code"))
+
+    parts = pd.concat(
+        [pl, within, persons, assist, house, _vacancy_parts(vac), circle], axis=1
+    )
+    parts = parts.reindex(columns=list(PART_COLUMNS)).fillna(0)
+    # Rows whose community is not a loaded region are dropped here.
+    parts = parts[parts.index.isin(names)]
+    rolled = _rollup(parts, membership).reindex(regions["code"]).fillna(0).astype("int64")
+
+    # Panel lists.
+    if not latest.empty:
+        latest = latest.sort_values(["placed_at", "placement_id"], ascending=False, kind="stable")
+        latest = latest.reset_index(drop=True)
+    latest_pos = _top_per_region(latest, membership, LATEST_PLACEMENTS)
+    if not open_vac.empty:
+        open_vac = open_vac.sort_values(
+            ["posted_on", "vacancy_id"], ascending=False, kind="stable"
+        ).reset_index(drop=True)
+    newest_pos = _top_per_region(open_vac, membership, NEWEST_VACANCIES)
+    if not open_vac.empty:
+        open_vac["industry_k"] = open_vac["industry"].fillna(UNSPECIFIED)
+        open_vac["band"] = [_salary_band(s) for s in open_vac["salary_min"].tolist()]
+    industries = _headcount_lists(open_vac, membership, "industry_k")
+    bands = _headcount_lists(open_vac, membership, "band")
+
+    def vac_item(rec: int) -> dict[str, Any]:
+        item = dict(vac_records[rec])
+        item["community_name"] = names.get(item.pop("community_code"))
+        return item
+
+    zone = ZoneInfo(tz)
+    targets_by_region: dict[str, dict[str, float]] = defaultdict(dict)
+    for code, metric, target in zip(
+        targets.get("region_code", []), targets.get("metric", []), targets.get("target", []),
+        strict=True,
+    ):
+        if metric in METRIC_KEYS:
+            targets_by_region[code][metric] = float(target)
+
+    latest_rows = latest.to_dict("records") if not latest.empty else []
+    open_rows = open_vac["rec"].tolist() if not open_vac.empty else []
+    out: dict[str, dict] = {}
+    part_rows = rolled.to_dict("index")
+    for code in regions["code"]:
+        p = {k: int(v) for k, v in part_rows[code].items()}
+        metrics = _metrics_of(p)
+        series = {label: p[f"pl_m{i}"] for i, (label, _, _) in enumerate(w.months)}
+        tg = {}
+        for metric, target in targets_by_region.get(code, {}).items():
+            value = metrics[metric]
+            done = None if value is None or target == 0 else round(value / target, 4)
+            tg[metric] = {"target": target, "completion": done}
+        lists: dict[str, Any] = {
+            "latest_placements": [
+                {
+                    "placed_at": _local_iso(latest_rows[i]["placed_at"], zone),
+                    "community_code": latest_rows[i]["code"],
+                    "community_name": names.get(latest_rows[i]["code"]),
+                    "form": latest_rows[i]["form"],
+                }
+                for i in latest_pos.get(code, [])
+            ],
+            "newest_vacancies": [vac_item(open_rows[i]) for i in newest_pos.get(code, [])],
+            "by_industry": _industry_list(industries.get(code, {})),
+            "salary_bands": [
+                {"band": b, "headcount": bands.get(code, {}).get(b, 0)} for b in SALARY_BANDS
+            ],
+        }
+        if levels[code] == "community":
+            lists["nearby_vacancies"] = [
+                {**vac_item(rec), "distance_km": round(d, 2)} for rec, d in nearby.get(code, [])
+            ]
+        chain = chains[code]
+        out[code] = {
+            "code": code,
+            "name": names[code],
+            "level": levels[code],
+            "parent_code": parents[code],
+            "path": [
+                {"code": c, "name": names[c], "level": levels[c]} for c in reversed(chain)
+            ],
+            "metrics": metrics,
+            "series": {"placements.monthly": series},
+            "targets": tg,
+            "lists": lists,
+        }
+    return out
+
+
+def _local_iso(value: Any, zone: ZoneInfo) -> str:
+    """A naive local datetime (or pandas Timestamp) as ISO 8601 with the local offset."""
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    return value.replace(tzinfo=zone).isoformat(timespec="seconds")
