@@ -477,17 +477,17 @@ class _Generator:
         unemployed = status == "unemployed"
         if rng.random() < (0.40 if unemployed else 0.025):
             g.add("registered_unemployed")
-        if rng.random() < (0.13 if unemployed else 0.025) or (zero and rng.random() < 0.5):
+        if rng.random() < (0.10 if unemployed else 0.017) or (zero and rng.random() < 0.5):
             g.add("difficulty")
-        if year_now - birth <= 25 and rng.random() < 0.38:
+        if year_now - birth <= 25 and rng.random() < 0.2:
             g.add("graduate")
-        if rng.random() < (0.06 if village else 0.012):
+        if rng.random() < (0.07 if village else 0.014):
             g.add("poverty_alleviated")
         if rng.random() < 0.02:
             g.add("veteran")
         if rng.random() < 0.02:
             g.add("disabled")
-        if rng.random() < (0.085 if village else 0.02):
+        if rng.random() < (0.10 if village else 0.03):
             g.add("returnee")
         return g
 
@@ -519,11 +519,10 @@ class _Generator:
             org = "".join(str(rng.randrange(10)) for _ in range(8))
             org += _org_check(org)
             credit = make_credit_code("91" + comm.code[:6] + org)
-            lat, lon = offset_point(comm.lat, comm.lon, rng.uniform(0.2, 1.2),
-                                    rng.uniform(0, 2 * math.pi))
+            lat, lon = _point_near(rng, comm, 0.2, 1.2)
             self.e_comm.append(ci)
-            self.e_lat.append(round(lat, 6))
-            self.e_lon.append(round(lon, 6))
+            self.e_lat.append(lat)
+            self.e_lon.append(lon)
             self.e_industry.append(industry)
             ew.row([f"E{i:08d}", credit, name, industry, comm.code])
 
@@ -542,8 +541,7 @@ class _Generator:
                 employer = None
                 ci = rng.randrange(len(tree.communities))
                 comm = tree.communities[ci]
-                lat, lon = offset_point(comm.lat, comm.lon, rng.uniform(0.05, 0.6),
-                                        rng.uniform(0, 2 * math.pi))
+                lat, lon = _point_near(rng, comm, 0.05, 0.6)
                 industry = PUBLIC_WELFARE_INDUSTRY if vtype == "public_welfare" else None
             else:
                 employer = rng.randrange(len(self.e_comm))
@@ -553,8 +551,7 @@ class _Generator:
                     town = tree.comm_by_town[tree.comm_township[ci]]
                     ci = rng.choice(town)
                     comm = tree.communities[ci]
-                    lat, lon = offset_point(comm.lat, comm.lon, rng.uniform(0.1, 1.0),
-                                            rng.uniform(0, 2 * math.pi))
+                    lat, lon = _point_near(rng, comm, 0.1, 1.0)
                 industry = self.e_industry[employer]
             comm = tree.communities[ci]
             if vtype == "public_welfare":
@@ -584,7 +581,7 @@ class _Generator:
             if r < 0.27:  # open now, posted in the last three months
                 posted = today_ord - int(rng.triangular(0, 90, 5))
                 closed = 0
-            elif r < 0.285:  # closing today
+            elif r < 0.275:  # closing today
                 posted = today_ord - rng.randint(7, 90)
                 closed = today_ord
             else:
@@ -755,7 +752,7 @@ class _Generator:
                             continue
                         cov = n_cov / n_comm
                         target = min(1.0, round(cov / rng.uniform(0.85, 1.05), 2))
-                        tw.row([r.code, metric, y, max(target, 0.05)])
+                        tw.row([r.code, metric, y, max(target, 0.6)])
                         continue
                     v = values.get((r.code, metric, y), 0.0)
                     lo, hi = (0.6, 1.1) if y == year else (0.9, 1.15)
@@ -791,6 +788,16 @@ class _Generator:
                 out[code][0] += 1
                 out[code][1] += int(hit)
         return {k: (a, b) for k, (a, b) in out.items()}
+
+
+def _point_near(
+    rng: random.Random, comm: Community, km_min: float, km_max: float
+) -> tuple[float, float]:
+    """A point at a random distance between km_min and km_max from a community centre."""
+    lat, lon = offset_point(
+        comm.lat, comm.lon, rng.uniform(km_min, km_max), rng.uniform(0, 2 * math.pi)
+    )
+    return round(lat, 6), round(lon, 6)
 
 
 def _month_key(d: dt.date) -> int:
