@@ -1,0 +1,73 @@
+"""Job functions and their registration; business logic stays in queries/."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from sqlalchemy import Engine
+
+from queries.db import make_engine
+from queries.refresh import RefreshOutcome, refresh
+from queries.settings import Settings
+
+log = logging.getLogger("scheduler")
+
+JOB_ID = "refresh"
+
+
+def refresh_job(engine: Engine, tz: str) -> RefreshOutcome:
+    """Run one refresh and log its outcome (never raises: the scheduler keeps going)."""
+    try:
+        # A short lock wait: if another process is refreshing, this tick is simply skipped
+        # and the next interval tries again.
+        outcome = refresh(engine, tz=tz, lock_wait=5)
+    except Exception as err:  # noqa: BLE001 - e.g. the database is unreachable
+        log.exception("refresh could not run")
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        return RefreshOutcome(None, "failed", 0, f"{type(err).__name__}: {err}", now, now)
+    secs = (outcome.finished_at - outcome.started_at).total_seconds()
+    if outcome.status == "ok":
+        log.info("refresh ok: batch %s, %d regions, %.2f s", outcome.batch_id, outcome.rows, secs)
+    elif outcome.status == "busy":
+        log.info("refresh skipped: another process is refreshing")
+    else:
+        log.error("refresh failed (previous snapshot stays): %s", outcome.error)
+    return outcome
+
+
+def register_jobs(
+    scheduler: BaseScheduler,
+    settings: Settings,
+    engine: Engine | None = None,
+    run_now: bool = False,
+) -> Engine:
+    """Add the interval refresh job (id "refresh"); returns the engine it uses."""
+    engine = engine or make_engine(settings.database_url)
+    kwargs: dict = {}
+    if run_now:
+        kwargs["next_run_time"] = dt.datetime.now(dt.UTC)
+    scheduler.add_job(
+        refresh_job,
+        "interval",
+        seconds=settings.refresh_seconds,
+        args=[engine, settings.timezone],
+        id=JOB_ID,
+        name="refresh snapshot",
+        replace_existing=True,
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=max(30, settings.refresh_seconds // 2),
+        **kwargs,
+    )
+    return engine
+
+
+def start_background(settings: Settings, run_now: bool = False) -> BackgroundScheduler:
+    """Start a background scheduler running the refresh job in this process."""
+    sched = BackgroundScheduler(timezone=settings.timezone)
+    register_jobs(sched, settings, run_now=run_now)
+    sched.start()
+    return sched
