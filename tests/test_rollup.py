@@ -1,0 +1,329 @@
+"""Random data: parents are sums of children, and every metric matches plain pandas.
+
+The expected side is an independent, deliberately naive reading of SPEC §3: for each
+region, filter the raw tables (read back with pandas.read_sql) to the region's subtree
+and count. Nothing from queries.aggregate is used to build expectations.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy.orm import Session
+
+from queries.aggregate import compute_snapshot
+from queries.domain import (
+    ASSISTANCE_KINDS,
+    COUNT_KEYS,
+    KEY_GROUPS,
+    METRIC_KEYS,
+    PLACEMENT_FORMS,
+    VACANCY_TYPES,
+)
+from queries.models import (
+    Assistance,
+    Employer,
+    Household,
+    Person,
+    Placement,
+    Region,
+    Target,
+    Vacancy,
+)
+
+TZ = "Asia/Shanghai"
+# 2025-03-31 20:00 local: the last day of a month, so month/series edges are exercised.
+AS_OF = dt.datetime(2025, 3, 31, 12, 0, tzinfo=dt.UTC)
+TODAY = dt.date(2025, 3, 31)
+MONTH0 = dt.date(2025, 3, 1)
+YEAR0 = dt.date(2025, 1, 1)
+
+
+def _day(rng: np.random.Generator, lo: str, hi: str) -> dt.date:
+    a, b = dt.date.fromisoformat(lo), dt.date.fromisoformat(hi)
+    return a + dt.timedelta(days=int(rng.integers(0, (b - a).days + 1)))
+
+
+def generate(engine, seed: int) -> list[str]:  # noqa: ANN001
+    """Insert a random multi-level data set; returns the community codes."""
+    rng = np.random.default_rng(seed)
+    regions = [Region(code="340000000000", name="安徽省", level="province", parent_code=None),
+               Region(code="340100000000", name="合肥市", level="city",
+                      parent_code="340000000000")]
+    communities: list[tuple[str, float, float]] = []
+    for c in range(1, 4):
+        county = f"3401{c:02d}000000"
+        regions.append(Region(code=county, name=f"县{c}", level="county",
+                              parent_code="340100000000"))
+        for t in range(1, int(rng.integers(2, 4)) + 1):
+            town = f"3401{c:02d}{t:03d}000"
+            regions.append(Region(code=town, name=f"镇{c}{t}", level="township",
+                                  parent_code=county))
+            # Township 3 of county 1 stays empty when drawn (no communities).
+            n_comm = 0 if (c == 1 and t == 3) else int(rng.integers(1, 5))
+            for k in range(1, n_comm + 1):
+                code = f"3401{c:02d}{t:03d}{k:03d}"
+                lat = 31.80 + float(rng.uniform(-0.08, 0.08))
+                lon = 117.25 + float(rng.uniform(-0.08, 0.08))
+                regions.append(Region(code=code, name=f"社区{c}{t}{k}", level="community",
+                                      parent_code=town, lat=lat, lon=lon))
+                communities.append((code, lat, lon))
+    codes = [c for c, _, _ in communities]
+    employers = [Employer(employer_id=f"E{i}", credit_code="X" * 18, name=f"企业{i}")
+                 for i in range(20)]
+    industries = ["制造业", "服务业", "建筑业", "信息技术", None]
+    vacancies = []
+    for i in range(300):
+        code, clat, clon = communities[int(rng.integers(len(communities)))]
+        posted = _day(rng, "2024-01-01", "2025-04-30")
+        closed = None if rng.random() < 0.5 else posted + dt.timedelta(
+            days=int(rng.integers(0, 200)))
+        smin = None if rng.random() < 0.2 else int(rng.integers(20, 100)) * 100
+        vacancies.append(Vacancy(
+            vacancy_id=f"V{i:04d}", employer_id=f"E{int(rng.integers(25))}",  # some unknown
+            community_code=code, lat=clat + float(rng.normal(0, 0.02)),
+            lon=clon + float(rng.normal(0, 0.02)), title=f"岗位{i}",
+            type=VACANCY_TYPES[int(rng.integers(len(VACANCY_TYPES)))],
+            headcount=int(rng.integers(1, 10)), salary_min=smin,
+            salary_max=None if smin is None else smin + 1000,
+            industry=industries[int(rng.integers(len(industries)))],
+            posted_on=posted, closed_on=closed))
+    persons = []
+    for i in range(400):
+        flags = {f"kg_{g}": bool(rng.random() < 0.2) for g in KEY_GROUPS}
+        reg = None if rng.random() < 0.1 else _day(rng, "2023-01-01", "2025-05-31")
+        persons.append(Person(
+            person_id=f"P{i:04d}", community_code=codes[int(rng.integers(len(codes)))],
+            status="unemployed", seeking_job=bool(rng.random() < 0.5), registered_on=reg,
+            **flags))
+    person_comm = {p.person_id: p.community_code for p in persons}
+    placements = []
+    for i in range(400):
+        pid = f"P{int(rng.integers(400)):04d}"
+        # Some rows point at a community that is not loaded: they must be ignored.
+        code = "349999999999" if rng.random() < 0.03 else person_comm[pid]
+        day = _day(rng, "2024-02-01", "2025-04-30")
+        at = dt.datetime.combine(day, dt.time(int(rng.integers(24)), int(rng.integers(60))))
+        r = rng.random()
+        vid = None if r < 0.2 else ("V9999" if r < 0.3 else f"V{int(rng.integers(300)):04d}")
+        placements.append(Placement(
+            placement_id=f"L{i:04d}", person_id=pid, vacancy_id=vid, community_code=code,
+            placed_at=at, placed_on=day,
+            form=PLACEMENT_FORMS[int(rng.integers(len(PLACEMENT_FORMS)))]))
+    assistance = []
+    for i in range(300):
+        pid = f"P{int(rng.integers(400)):04d}"
+        assistance.append(Assistance(
+            record_id=f"S{i:04d}", person_id=pid, community_code=person_comm[pid],
+            kind=ASSISTANCE_KINDS[int(rng.integers(len(ASSISTANCE_KINDS)))],
+            served_on=_day(rng, "2024-06-01", "2025-04-30")))
+    households = []
+    for i in range(300):
+        ident = None if rng.random() < 0.2 else _day(rng, "2024-01-01", "2025-04-30")
+        cleared = None
+        if ident is not None and rng.random() < 0.5:
+            cleared = ident + dt.timedelta(days=int(rng.integers(0, 150)))
+        households.append(Household(
+            household_id=f"H{i:04d}", community_code=codes[int(rng.integers(len(codes)))],
+            zero_identified_on=ident, zero_cleared_on=cleared))
+    targets = [Target(region_code="340100000000", metric="placements.year", year=2025,
+                      target=50.0),
+               Target(region_code=codes[0], metric="circle.coverage", year=2025, target=0.8)]
+    with Session(engine) as s:
+        s.add_all(regions + employers)
+        s.flush()
+        s.add_all(vacancies + persons)
+        s.flush()
+        s.add_all(placements + assistance + households + targets)
+        s.commit()
+    return codes
+
+
+# ---------------------------------------------------------------- the independent side
+def hav(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Textbook haversine on a sphere of radius 6371.0088 km."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    a = (math.sin((p2 - p1) / 2) ** 2
+         + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2)
+    return 2 * 6371.0088 * math.asin(math.sqrt(min(a, 1.0)))
+
+
+def ratio(num: int, den: int, digits: int) -> float | None:
+    return None if den == 0 else round(num / den, digits)
+
+
+def as_date(s: pd.Series) -> pd.Series:
+    return pd.to_datetime(s).dt.date
+
+
+def expected(engine) -> dict[str, dict]:  # noqa: ANN001
+    """SPEC §3 per region by filtering raw tables to each subtree."""
+    t = {name: pd.read_sql(f"SELECT * FROM {name}", engine) for name in (
+        "regions", "persons", "households", "vacancies", "placements", "assistance")}
+    reg = t["regions"]
+    pl, va, pe, asr, hh = (t["placements"], t["vacancies"], t["persons"], t["assistance"],
+                           t["households"])
+    pl["placed_on"] = as_date(pl["placed_on"])
+    pl["placed_at"] = pd.to_datetime(pl["placed_at"])
+    for c in ("posted_on", "closed_on"):
+        va[c] = as_date(va[c])
+    pe["registered_on"] = as_date(pe["registered_on"])
+    asr["served_on"] = as_date(asr["served_on"])
+    for c in ("zero_identified_on", "zero_cleared_on"):
+        hh[c] = as_date(hh[c])
+    for g in KEY_GROUPS:
+        pe[f"kg_{g}"] = pe[f"kg_{g}"].astype(bool)
+    pe["seeking_job"] = pe["seeking_job"].astype(bool)
+
+    children: dict[str, list[str]] = {}
+    for code, parent in zip(reg["code"], reg["parent_code"], strict=True):
+        if isinstance(parent, str):
+            children.setdefault(parent, []).append(code)
+
+    def subtree(code: str) -> set[str]:
+        out, todo = {code}, [code]
+        while todo:
+            for ch in children.get(todo.pop(), []):
+                out.add(ch)
+                todo.append(ch)
+        return out
+
+    centre = {r.code: (r.lat, r.lon) for r in reg.itertuples() if r.level == "community"}
+    is_open = va["posted_on"].le(TODAY) & (va["closed_on"].isna() | va["closed_on"].gt(TODAY))
+    open_va = va[is_open]
+    covered = {c: any(hav(lat, lon, v.lat, v.lon) <= 3.0 + 1e-9 for v in open_va.itertuples())
+               for c, (lat, lon) in centre.items()}
+    vac_pos = {v.vacancy_id: (v.lat, v.lon) for v in va.itertuples()}
+    ok_person = pe[pe["registered_on"].isna() | pe["registered_on"].le(TODAY)]
+    year_pl = pl[pl["placed_on"].ge(YEAR0) & pl["placed_on"].le(TODAY)]
+    year_as = asr[asr["served_on"].ge(YEAR0) & asr["served_on"].le(TODAY)]
+    placed_people = set(year_pl["person_id"])
+    assisted_people = set(year_as["person_id"])
+
+    out = {}
+    for code in reg["code"]:
+        s = subtree(code)
+        m: dict[str, int | float | None] = {}
+        p = pl[pl["community_code"].isin(s)]
+        py = p[p["placed_on"].ge(YEAR0) & p["placed_on"].le(TODAY)]
+        m["placements.today"] = int(p["placed_on"].eq(TODAY).sum())
+        m["placements.month"] = int((p["placed_on"].ge(MONTH0) & p["placed_on"].le(TODAY)).sum())
+        m["placements.year"] = len(py)
+        for f in PLACEMENT_FORMS:
+            m[f"placements.by_form.{f}"] = int(py["form"].eq(f).sum())
+        known = py[py["vacancy_id"].isin(list(vac_pos))]
+        near = sum(
+            hav(*centre[r.community_code], *vac_pos[r.vacancy_id]) <= 3.0 + 1e-9
+            for r in known.itertuples()
+        )
+        m["placements.within_3km_share"] = ratio(near, len(known), 4)
+        ov = open_va[open_va["community_code"].isin(s)]
+        m["vacancies.open"] = len(ov)
+        m["vacancies.open_headcount"] = int(ov["headcount"].sum())
+        for ty in VACANCY_TYPES:
+            m[f"vacancies.by_type.{ty}"] = int(ov.loc[ov["type"].eq(ty), "headcount"].sum())
+        v = va[va["community_code"].isin(s)]
+        m["vacancies.new.month"] = int((v["posted_on"].ge(MONTH0) & v["posted_on"].le(TODAY)).sum())
+        people = ok_person[ok_person["community_code"].isin(s)]
+        seekers = int(people["seeking_job"].sum())
+        m["jobseekers.active"] = seekers
+        m["supply_demand_ratio"] = ratio(m["vacancies.open_headcount"], seekers, 2)
+        for g in KEY_GROUPS:
+            ids = set(people.loc[people[f"kg_{g}"], "person_id"])
+            m[f"key_groups.{g}.registered"] = len(ids)
+            m[f"key_groups.{g}.assisted.year"] = len(ids & assisted_people)
+            m[f"key_groups.{g}.placed.year"] = len(ids & placed_people)
+            m[f"key_groups.{g}.placement_rate"] = ratio(len(ids & placed_people), len(ids), 4)
+        a = year_as[year_as["community_code"].isin(s)]
+        m["assistance.year"] = len(a)
+        for k in ASSISTANCE_KINDS:
+            m[f"assistance.by_kind.{k}"] = int(a["kind"].eq(k).sum())
+        h = hh[hh["community_code"].isin(s) & hh["zero_identified_on"].notna()]
+        ident, clr = h["zero_identified_on"], h["zero_cleared_on"]
+        outstanding = ident.le(TODAY) & (clr.isna() | clr.gt(TODAY))
+        overdue = outstanding & ident.map(lambda x: (TODAY - x).days > 30)
+        cleared_y = clr.notna() & clr.ge(YEAR0) & clr.le(TODAY)
+        m["zero_households.outstanding"] = int(outstanding.sum())
+        m["zero_households.overdue"] = int(overdue.sum())
+        m["zero_households.identified.year"] = int((ident.ge(YEAR0) & ident.le(TODAY)).sum())
+        m["zero_households.cleared.year"] = int(cleared_y.sum())
+        days = sum((c - i).days for i, c in zip(ident[cleared_y], clr[cleared_y], strict=True))
+        m["zero_households.avg_days_to_clear.year"] = ratio(days, int(cleared_y.sum()), 1)
+        comms = [c for c in s if c in centre]
+        m["circle.communities"] = len(comms)
+        m["circle.covered"] = sum(covered[c] for c in comms)
+        m["circle.coverage"] = ratio(m["circle.covered"], len(comms), 4)
+
+        series = {}
+        for back in range(11, -1, -1):
+            y, mo = divmod(2025 * 12 + 2 - back, 12)
+            key = f"{y:04d}-{mo + 1:02d}"
+            series[key] = int(p["placed_on"].map(
+                lambda x, key=key: x.strftime("%Y-%m") == key and x <= TODAY).sum())
+        newest = ov.sort_values(["posted_on", "vacancy_id"], ascending=False)
+        latest = p[p["placed_on"].le(TODAY)].sort_values(
+            ["placed_at", "placement_id"], ascending=False)
+        out[code] = {
+            "metrics": m, "series": series,
+            "newest": list(newest["vacancy_id"][:20]),
+            "latest": [x.strftime("%Y-%m-%dT%H:%M") for x in latest["placed_at"][:20]],
+            "open_headcount_by_industry": int(ov["headcount"].sum()),
+        }
+    return out
+
+
+@pytest.mark.parametrize("seed", [7])
+def test_rollup_matches_plain_pandas(engine, seed: int) -> None:  # noqa: ANN001
+    generate(engine, seed)
+    snap = compute_snapshot(engine, AS_OF, TZ)
+    exp = expected(engine)
+    assert set(snap) == set(exp)
+    compared = 0
+    for code, e in exp.items():
+        got = snap[code]
+        assert list(got["metrics"]) == list(METRIC_KEYS)
+        for key in METRIC_KEYS:
+            assert got["metrics"][key] == e["metrics"][key], (code, key)
+            compared += 1
+        assert got["series"]["placements.monthly"] == e["series"], code
+        lists = got["lists"]
+        assert [v["vacancy_id"] for v in lists["newest_vacancies"]] == e["newest"], code
+        assert [x["placed_at"][:16] for x in lists["latest_placements"]] == e["latest"], code
+        assert sum(x["headcount"] for x in lists["by_industry"]) == \
+            e["open_headcount_by_industry"]
+        assert sum(x["headcount"] for x in lists["salary_bands"]) == \
+            e["open_headcount_by_industry"]
+    assert compared == len(exp) * len(METRIC_KEYS)
+    # The data must be rich enough for the comparison to mean something.
+    city = snap["340100000000"]["metrics"]
+    assert city["placements.year"] > 50 and city["vacancies.open"] > 20
+    assert 0 < city["circle.covered"] <= city["circle.communities"]
+    assert city["placements.within_3km_share"] not in (None, 0.0, 1.0)
+    assert city["zero_households.overdue"] > 0 and city["zero_households.cleared.year"] > 0
+
+
+@pytest.mark.parametrize("seed", [11])
+def test_counts_of_parents_are_sums_of_children(engine, seed: int) -> None:  # noqa: ANN001
+    generate(engine, seed)
+    snap = compute_snapshot(engine, AS_OF, TZ)
+    kids: dict[str, list[str]] = {}
+    for code, r in snap.items():
+        if r["parent_code"]:
+            kids.setdefault(r["parent_code"], []).append(code)
+    parents = [c for c in kids if snap[c]["level"] != "community"]
+    assert len(parents) >= 5
+    for parent in parents:
+        for key in COUNT_KEYS:
+            total = sum(snap[c]["metrics"][key] for c in kids[parent])
+            assert snap[parent]["metrics"][key] == total, (parent, key)
+        months = snap[parent]["series"]["placements.monthly"]
+        for month, n in months.items():
+            assert n == sum(snap[c]["series"]["placements.monthly"][month] for c in kids[parent])
+    # A township without communities: zero counts, null coverage.
+    empty = snap["340101003000"]["metrics"] if "340101003000" in snap else None
+    if empty is not None:
+        assert empty["circle.communities"] == 0 and empty["circle.coverage"] is None
