@@ -249,10 +249,11 @@ def _search_args() -> tuple[str, str | None, str | None, int]:
     q = request.args.get("q", "").strip()
     if len(q) > SEARCH_QUERY_MAX:
         raise ApiError(400, f"q must be at most {SEARCH_QUERY_MAX} characters")
-    level = request.args.get("level") or None
+    # A parameter that is present must be valid, even when empty.
+    level = request.args.get("level")
     if level is not None and level not in LEVELS:
         raise ApiError(400, f"level must be one of {', '.join(LEVELS)}")
-    parent = request.args.get("parent") or None
+    parent = request.args.get("parent")
     if parent is not None and not CODE_RE.match(parent):
         raise ApiError(400, "parent must be a 12-digit region code")
     raw_limit = request.args.get("limit")
