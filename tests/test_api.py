@@ -465,3 +465,86 @@ def test_openapi_fuzz_no_5xx_and_conformance(case) -> None:  # noqa: ANN001
     response = case.call(headers={"Accept-Encoding": "identity"})
     assert response.status_code < 500, response.text
     case.validate_response(response)
+
+
+# ------------------------------------------------------------------ end to end
+def test_end_to_end_source_rows_refresh_then_api(db_url: str, engine: Engine) -> None:
+    """ORM rows → queries.refresh.refresh → GET metrics, values worked out by hand.
+
+    T = 2025-04-15 10:00 Asia/Shanghai. Tree: city 合肥市 → county 瑶海区 → township
+    明光路街道 → one community whose centre is the worksite of the one open vacancy.
+    """
+    from sqlalchemy.orm import Session
+
+    from queries.models import Person, Placement, Region, Target, Vacancy
+    from queries.refresh import refresh
+
+    county, township, community = "340102000000", "340102001000", "340102001001"
+    d = dt.date.fromisoformat
+    with Session(engine) as s:
+        s.add_all([
+            Region(code=CITY, name="合肥市", level="city", parent_code=None),
+            Region(code=county, name="瑶海区", level="county", parent_code=CITY),
+            Region(code=township, name="明光路街道", level="township", parent_code=county),
+            Region(code=community, name="胜利路社区", level="community", parent_code=township,
+                   lat=31.87, lon=117.30),
+            Vacancy(vacancy_id="V1", community_code=community, lat=31.87, lon=117.30,
+                    title="装配工", type="full_time", headcount=5, posted_on=d("2025-04-01")),
+            Person(person_id="P1", community_code=community, status="unemployed",
+                   seeking_job=True, kg_graduate=True),
+            Person(person_id="P2", community_code=community, status="flexible",
+                   seeking_job=True),
+            Person(person_id="P3", community_code=community, status="employed",
+                   seeking_job=False),
+            Target(region_code=CITY, metric="placements.year", year=2025, target=10),
+        ])
+        for pid, person, vac, at, form in [
+            ("PL1", "P1", "V1", "2025-04-15T09:00", "employer"),   # today
+            ("PL2", "P2", None, "2025-04-02T15:30", "flexible"),   # this month
+            ("PL3", "P1", "V1", "2025-02-10T10:00", "employer"),   # this year
+            ("PL4", "P3", None, "2024-12-31T23:00", "employer"),   # last year
+            ("PL5", "P3", None, "2025-04-16T08:00", "flexible"),   # after T: nowhere
+        ]:
+            placed = dt.datetime.fromisoformat(at)
+            s.add(Placement(placement_id=pid, person_id=person, vacancy_id=vac,
+                            community_code=community, placed_at=placed,
+                            placed_on=placed.date(), form=form))
+        s.commit()
+
+    outcome = refresh(engine, as_of=dt.datetime(2025, 4, 15, 10, 0), tz="Asia/Shanghai")
+    assert outcome.status == "ok", outcome.error
+
+    client = create_app({"database_url": db_url, "timezone": "Asia/Shanghai"}
+                        ).server.test_client()
+    resp = client.get(f"/api/v1/regions/{CITY}/metrics")
+    assert resp.status_code == 200
+    assert resp.headers["X-Snapshot-Batch"] == str(outcome.batch_id)
+    body = resp.get_json()
+    assert body["as_of"] == "2025-04-15T10:00:00+08:00"
+    m = body["metrics"]
+    assert list(m) == list(METRIC_KEYS)
+    assert (m["placements.today"], m["placements.month"], m["placements.year"]) == (1, 2, 3)
+    assert m["placements.by_form.employer"] == 2
+    assert m["placements.by_form.flexible"] == 1
+    assert m["placements.by_form.traineeship"] == 0
+    assert m["placements.within_3km_share"] == 1.0
+    assert (m["vacancies.open"], m["vacancies.open_headcount"]) == (1, 5)
+    assert m["vacancies.by_type.full_time"] == 5
+    assert m["vacancies.new.month"] == 1
+    assert m["jobseekers.active"] == 2
+    assert m["supply_demand_ratio"] == 2.5
+    assert m["key_groups.graduate.registered"] == 1
+    assert m["key_groups.graduate.placed.year"] == 1
+    assert m["key_groups.graduate.placement_rate"] == 1.0
+    assert m["key_groups.veteran.placement_rate"] is None
+    assert (m["circle.communities"], m["circle.covered"], m["circle.coverage"]) == (1, 1, 1.0)
+    monthly = body["series"]["placements.monthly"]
+    assert list(monthly) == ["2024-05", "2024-06", "2024-07", "2024-08", "2024-09", "2024-10",
+                             "2024-11", "2024-12", "2025-01", "2025-02", "2025-03", "2025-04"]
+    assert (monthly["2024-12"], monthly["2025-02"], monthly["2025-04"]) == (1, 1, 2)
+    assert sum(monthly.values()) == 4
+    assert body["targets"] == {"placements.year": {"target": 10, "completion": 0.3}}
+    assert [(c["code"], c["metrics"]["placements.year"]) for c in body["children"]] == [
+        (county, 3)]
+    leaf = client.get(f"/api/v1/regions/{community}").get_json()
+    assert leaf["parent_code"] == township and leaf["name"] == "胜利路社区"
