@@ -27,7 +27,14 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from queries.divisions import Community, Region, communities_of, official_tree, offset_point
+from queries.divisions import (
+    Community,
+    Region,
+    communities_of,
+    official_tree,
+    offset_point,
+    to12,
+)
 from queries.domain import KEY_GROUPS
 from queries.validation import make_credit_code, make_id_number
 
@@ -191,16 +198,16 @@ def _day_weights(
     return out
 
 
-def _cell(v: Any) -> Any:
-    if v is None:
-        return ""
-    if v is True:
-        return "true"
-    if v is False:
-        return "false"
-    if isinstance(v, dt.date):
-        return v.isoformat()
-    return v
+_CSV_CELL: dict[type, Callable[[Any], str]] = {
+    type(None): lambda v: "",
+    bool: lambda v: "true" if v else "false",
+    dt.date: dt.date.isoformat,
+}
+
+
+def _pick(rng: random.Random, vals: list[Any], cum: list[float]) -> Any:
+    """A weighted choice given cumulative weights (faster than random.choices)."""
+    return vals[bisect.bisect_right(cum, rng.random() * cum[-1])]
 
 
 class _Writer:
@@ -219,7 +226,10 @@ class _Writer:
         """Write one record (values in header order; None = empty)."""
         self.rows += 1
         if self.fmt == "csv":
-            self.csv.writerow([_cell(v) for v in values])
+            conv = _CSV_CELL
+            self.csv.writerow([
+                c(v) if (c := conv.get(v.__class__)) is not None else v for v in values
+            ])
         else:
             rec = {
                 k: (v.isoformat() if isinstance(v, dt.date) else v)
@@ -294,6 +304,8 @@ def generate_demo(
     if scale <= 0:
         raise ValueError("scale must be positive")
     today = today or today_local()
+    root = to12(root)
+    scale = float(scale)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tree = _Tree(root)
@@ -386,7 +398,7 @@ class _Generator:
                 if rng.random() < NO_HOUSEHOLD_SHARE:
                     size, household = 1, None
                 else:
-                    size = min(remaining, rng.choices(sizes, cum_weights=size_cum)[0])
+                    size = min(remaining, _pick(rng, sizes, size_cum))
                     hid += 1
                     household = f"H{hid:09d}"
                 remaining -= size
@@ -397,7 +409,7 @@ class _Generator:
                 elif household is not None:
                     hw.row([household, comm.code, None, None])
                 for m in range(size):
-                    status = rng.choices(statuses, cum_weights=status_cum)[0]
+                    status = _pick(rng, statuses, status_cum)
                     if zero is not None:
                         # Nobody works in a zero household; once cleared, one member does.
                         if m == 0 and zero[1] is not None:
@@ -418,7 +430,7 @@ class _Generator:
                     if birth >= year - 24 and rng.random() < 0.5:
                         education = "本科" if rng.random() < 0.6 else "大专"
                     else:
-                        education = rng.choices(edus, cum_weights=edu_cum)[0]
+                        education = _pick(rng, edus, edu_cum)
                     idn = None
                     if rng.random() < 0.5:
                         bdate = dt.date(birth, 1, 1) + dt.timedelta(days=rng.randrange(365))
@@ -507,7 +519,7 @@ class _Generator:
             ci = bisect.bisect_right(cum, rng.random() * cum[-1])
             ci = min(ci, len(cum) - 1)
             comm = tree.communities[ci]
-            industry = rng.choices(inds, cum_weights=ind_cum)[0]
+            industry = _pick(rng, inds, ind_cum)
             city = tree.town_city[tree.comm_township[ci]]
             while True:
                 brand = rng.choice(BRAND) + rng.choice(BRAND)
@@ -536,7 +548,7 @@ class _Generator:
         n = max(1, round(self.n_persons * VACANCIES_PER_PERSON))
         today_ord = self.today.toordinal()
         for i in range(n):
-            vtype = rng.choices(types, cum_weights=type_cum)[0]
+            vtype = _pick(rng, types, type_cum)
             if vtype == "public_welfare" or rng.random() < 0.03:
                 employer = None
                 ci = rng.randrange(len(tree.communities))
@@ -653,7 +665,7 @@ class _Generator:
             ci = self.p_comm[person]
             vac = self._find_vacancy(rng, ci, day) if rng.random() < 0.82 else None
             if vac is None:
-                form = rng.choices(no_vac_forms, cum_weights=no_vac_cum)[0]
+                form = _pick(rng, no_vac_forms, no_vac_cum)
             else:
                 form = TYPE_FORM[self.v_type[vac]]
             if day == self.today:
@@ -714,7 +726,7 @@ class _Generator:
         events.sort(key=lambda e: (e[0], e[1], e[2] or ""))
         for i, (day_idx, person, kind) in enumerate(events):
             day = self.start + dt.timedelta(days=day_idx)
-            kind = kind or rng.choices(kinds, cum_weights=kind_cum)[0]
+            kind = kind or _pick(rng, kinds, kind_cum)
             ci = self.p_comm[person]
             aw.row([f"A{i:09d}", _person_id(person), tree.communities[ci].code, kind, day])
             self.assist_counts[(tree.comm_township[ci], day.year)] += 1
