@@ -387,6 +387,10 @@ def _non_negative(f: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return parse
 
 
+def _this_year() -> int:
+    return dt.datetime.now().year
+
+
 Code = Annotated[str | None, BeforeValidator(_parse_code)]
 Int = Annotated[int | None, BeforeValidator(_parse_int)]
 NonNegInt = Annotated[int | None, BeforeValidator(_non_negative(_parse_int))]
@@ -445,7 +449,7 @@ class PersonRow(_Row):
 
     @model_validator(mode="after")
     def _year(self) -> PersonRow:
-        if self.birth_year is not None and not 1900 <= self.birth_year <= dt.date.today().year:
+        if self.birth_year is not None and not 1900 <= self.birth_year <= _this_year():
             raise RowError(f"birth_year: 出生年份无效 (implausible birth year {self.birth_year})")
         return self
 
@@ -752,8 +756,10 @@ def _read_csv(kind: str, path: Path, state: dict[str, Any]) -> Iterator[Raw]:
                     f"列数多于表头 (row has {len(cells)} cells, header has {len(header)})"
                 )
                 continue
+            # CSV cells are always str: strip and turn empties into None inline (hot path).
             canon = {
-                c: _norm_cell(v) for c, v in zip(mapped, cells, strict=False) if c is not None
+                c: (v.strip() or None) for c, v in zip(mapped, cells, strict=False)
+                if c is not None
             }
             yield line, original, canon, None
 
@@ -1062,7 +1068,18 @@ class _Importer:
             in_chunk.add(k)
             new.append({"k": k})
         if new:
-            self.conn.execute(self.seen.insert(), new)
+            self._remember([n["k"] for n in new])
+
+    def _remember(self, keys: list[str]) -> None:
+        """Record ids as seen; driver-level executemany skips per-row SQLAlchemy work."""
+        style = self.conn.dialect.paramstyle
+        ph = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(style)
+        if ph is None:
+            self.conn.execute(self.seen.insert(), [{"k": k} for k in keys])
+            return
+        self.conn.exec_driver_sql(
+            f"INSERT INTO {_SEEN_TABLE} (k) VALUES ({ph})", [(k,) for k in keys]
+        )
 
     def _references(self, models: list[Any], reasons: list[str | None]) -> None:
         k = self.kind
