@@ -1,20 +1,410 @@
-"""Page routes (placeholder until the wall lands): `/` redirects to the root region's wall."""
+"""Pages: `/wall/<code>`, `/region/<code>`, `/embed/<panel>/<code>`, routing and panel callbacks.
+
+Routing goes through Dash's single-page index (dcc.Location); a Flask `before_request`
+check answers unknown regions and panels with a friendly 404 page before Dash sees them.
+Panels stay mounted; their callbacks fire only when the target region or the snapshot
+batch changes (the batch id is pushed by the clientside poller in assets/wall.js).
+"""
 
 from __future__ import annotations
 
-import dash
-from dash import html
-from flask import redirect
+import datetime as dt
+import html as html_lib
+import json
+import re
+from typing import Any
+from urllib.parse import parse_qs, urlencode
 
+import dash
+from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
+from dash.exceptions import PreventUpdate
+from flask import Response, jsonify, redirect, request
+
+from dashboard import cache
 from dashboard.app import get_runtime
+from dashboard.i18n import norm_lang, t
+from dashboard.present import present
+from layouts import BY_ID, PANEL_IDS, PANELS
+from layouts.shell import embed_page, not_found, region_page, wall_page
+from layouts.widgets import cell_id, empty_figure, graph_id
+
+PAGE_RE = re.compile(r"^/(wall|region)/([0-9A-Za-z]{1,20})/?$")
+EMBED_RE = re.compile(r"^/embed/([a-z_]{1,30})/([0-9A-Za-z]{1,20})/?$")
+HHMM_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def _int(value: Any, default: int, lo: int, hi: int) -> int:
+    try:
+        return max(lo, min(hi, int(float(value))))
+    except (TypeError, ValueError):
+        return default
+
+
+def parse_query(search: str | None) -> dict[str, str]:
+    """`?a=1&b=2` → {a: "1", b: "2"} (last value wins)."""
+    q = parse_qs((search or "").lstrip("?"), keep_blank_values=False)
+    return {k: v[-1] for k, v in q.items()}
+
+
+def parse_route(pathname: str | None) -> tuple[str, str | None, str | None]:
+    """(kind, code, panel) of a path; kind is wall, region, embed or unknown."""
+    path = pathname or "/"
+    m = PAGE_RE.match(path)
+    if m:
+        return m.group(1), m.group(2), None
+    m = EMBED_RE.match(path)
+    if m:
+        return "embed", m.group(2), m.group(1)
+    return "unknown", None, None
+
+
+def panel_list(value: str | None) -> list[str]:
+    """The `panels` query: known ids in the given order, duplicates dropped; all when empty."""
+    wanted = [p.strip() for p in (value or "").split(",") if p.strip() in PANEL_IDS]
+    return list(dict.fromkeys(wanted)) or list(PANEL_IDS)
+
+
+def canvas_width(q: dict[str, str]) -> int:
+    """Width of the design canvas normalised to a height of 1080 (aspect of w×h kept)."""
+    w = _int(q.get("w"), 1920, 320, 40000)
+    h = _int(q.get("h"), 1080, 240, 20000)
+    aspect = max(0.5, min(8.0, w / h))
+    return round(1080 * aspect)
+
+
+def _known(code: str) -> bool | None:
+    """Whether a region exists in the newest batch; None when there is no batch yet."""
+    index = cache.region_index()
+    if not index:
+        return None
+    return any(r["code"] == code for r in index)
+
+
+def _path_text(region: dict[str, Any] | None) -> str:
+    if not region:
+        return ""
+    from dashboard.present import _path
+
+    return " › ".join(str(p["name"]) for p in _path(region.get("path"))[:-1])
+
+
+def not_found_response(lang: str) -> Response:
+    """The friendly 404 page (HTML, no traceback)."""
+    title = html_lib.escape(t("404.title", lang))
+    body = html_lib.escape(t("404.body", lang))
+    home = html_lib.escape(t("404.home", lang))
+    page = f"""<!doctype html><html lang="{'en' if lang == 'en' else 'zh-CN'}"><head>
+<meta charset="utf-8"><title>{title}</title><meta name="viewport" content="width=device-width">
+<style>body{{margin:0;height:100vh;display:flex;align-items:center;justify-content:center;
+background:#06101f;color:#e6f1ff;font-family:"Noto Sans CJK SC","Source Han Sans SC",
+"Microsoft YaHei",sans-serif}}main{{text-align:center}}h1{{font-size:48px;margin:0 0 16px}}
+p{{font-size:22px;color:#8fa8c8}}a{{color:#2fd3ff;font-size:22px}}</style></head>
+<body><main><h1>{title}</h1><p>{body}</p><p><a href="/">{home}</a></p></main></body></html>"""
+    return Response(page, status=404, mimetype="text/html")
 
 
 def register(app: dash.Dash) -> None:
-    """Attach page routes and the Dash layout."""
+    """Attach page routes, the app layout and the callbacks of every panel."""
     server = app.server
 
     @server.route("/")
     def _root():  # noqa: ANN202
         return redirect(f"/wall/{get_runtime().settings.root_region}")
 
-    app.layout = html.Div("就业服务大屏", id="placeholder")
+    @server.before_request
+    def _check_page():  # noqa: ANN202
+        # Dash serves its index for any path; answer unknown regions/panels with 404 first.
+        kind, code, panel = parse_route(request.path)
+        if kind == "unknown":
+            if request.path.startswith(("/wall", "/region", "/embed")):
+                return not_found_response(norm_lang(request.args.get("lang")))
+            return None
+        if kind == "embed" and panel not in PANEL_IDS:
+            return not_found_response(norm_lang(request.args.get("lang")))
+        try:
+            known = _known(code or "")
+        except Exception:  # noqa: BLE001 - database away: let the page load and go stale
+            known = None
+        if known is False:
+            return not_found_response(norm_lang(request.args.get("lang")))
+        return None
+
+    @server.route("/_wall/state")
+    def _state():  # noqa: ANN202
+        # The poller's tiny JSON: which batch is current and whether it is stale.
+        rt = get_runtime()
+        try:
+            batch = cache.current_batch()
+        except Exception:  # noqa: BLE001 - database away
+            resp = jsonify({"ok": False, "error": "database unavailable"})
+            resp.status_code = 503
+            resp.headers["Cache-Control"] = "no-store"
+            return resp
+        body: dict[str, Any] = {"ok": True, "batch": None, "as_of": None, "computed_at": None,
+                                "stale": True}
+        if batch is not None:
+            now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+            age = (now - batch.computed_at).total_seconds()
+            body.update(
+                batch=batch.id,
+                as_of=batch.as_of_iso(rt.settings.timezone),
+                computed_at=batch.computed_at_iso(rt.settings.timezone),
+                stale=age > 2 * rt.settings.refresh_seconds,
+            )
+        resp = jsonify(body)
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
+
+    app.title = t("app.title")
+    app.layout = html.Div(id="app-root", children=[
+        dcc.Location(id="url", refresh="callback-nav"),
+        dcc.Store(id="view"),
+        dcc.Store(id="target"),
+        dcc.Store(id="batch"),
+        html.Div(id="page"),
+    ])
+
+    @app.callback(
+        Output("page", "children"),
+        Output("view", "data"),
+        Output("target", "data"),
+        Input("url", "pathname"),
+        Input("url", "search"),
+        State("view", "data"),
+    )
+    def _route(pathname: str | None, search: str | None, view: dict | None):  # noqa: ANN202
+        return route(pathname, search, view)
+
+    for module in PANELS:
+        _register_panel(app, module)
+
+    @app.callback(
+        Output("hdr-name", "children"),
+        Output("hdr-path", "children"),
+        Input("target", "data"),
+        Input("batch", "data"),
+        State("view", "data"),
+        prevent_initial_call=True,
+    )
+    def _wall_head(target: dict | None, _batch: Any, view: dict | None):  # noqa: ANN202
+        if not target or not view or view.get("kind") != "wall":
+            raise PreventUpdate
+        rv = cache.region_view(target["region"])
+        if rv is None or rv[1] is None:
+            raise PreventUpdate
+        return rv[1]["name"], _path_text(rv[1])
+
+    @app.callback(
+        Output("crumbs", "children"),
+        Output("tabs", "children"),
+        Output("wall-link", "href"),
+        Input("target", "data"),
+        Input("batch", "data"),
+        State("view", "data"),
+    )
+    def _region_chrome(target: dict | None, _batch: Any, view: dict | None):  # noqa: ANN202
+        if not target or not view or view.get("kind") != "region":
+            raise PreventUpdate
+        return region_chrome(target, view)
+
+    app.clientside_callback(
+        ClientsideFunction(namespace="wall", function_name="activePanel"),
+        Output("deck", "data-active"),
+        Input("target", "data"),
+        State("view", "data"),
+        prevent_initial_call=True,
+    )
+
+    @app.callback(
+        Output("search", "options"),
+        Input("search", "search_value"),
+        State("view", "data"),
+        prevent_initial_call=True,
+    )
+    def _search(value: str | None, view: dict | None):  # noqa: ANN202
+        return search_options(value, (view or {}).get("lang", "zh"))
+
+    @app.callback(
+        Output("url", "pathname"),
+        Output("url", "search"),
+        Input("search", "value"),
+        State("target", "data"),
+        State("view", "data"),
+        prevent_initial_call=True,
+    )
+    def _jump(code: str | None, target: dict | None, view: dict | None):  # noqa: ANN202
+        if not code:
+            raise PreventUpdate
+        panel = (target or {}).get("panel") or "overview"
+        return f"/region/{code}", "?" + urlencode(_keep({"panel": panel}, view))
+
+
+def _keep(params: dict[str, str], view: dict | None) -> dict[str, str]:
+    """Add the language to link parameters when it is not the default."""
+    if (view or {}).get("lang") == "en":
+        params = {**params, "lang": "en"}
+    return params
+
+
+def route(pathname: str | None, search: str | None, view: dict | None) -> tuple:
+    """Page, view and target for a URL; the region page only retargets when its shell stays."""
+    q = parse_query(search)
+    lang = norm_lang(q.get("lang"))
+    kind, code, panel = parse_route(pathname)
+    if kind == "unknown" or code is None:
+        return not_found(lang), {"kind": "unknown", "lang": lang}, None
+    if kind == "region":
+        panel = q.get("panel") if q.get("panel") in PANEL_IDS else "overview"
+    if kind == "embed" and panel not in PANEL_IDS:
+        return not_found(lang), {"kind": "unknown", "lang": lang}, None
+    theme = q.get("theme") if q.get("theme") in ("dark", "light", "transparent") else "dark"
+    shell = {"kind": kind, "lang": lang, "theme": theme}
+    if kind != "region":
+        shell.update(code=code, panel=panel, q=q)
+    target = {"region": code, "panel": panel}
+    if view and view.get("shell") == shell:
+        return no_update, no_update, target
+
+    try:
+        rv = cache.region_view(code)
+        batch = cache.current_batch()
+    except Exception:  # noqa: BLE001 - database away at first load: render, the poller recovers
+        rv, batch = None, None
+    region = rv[1] if rv else None
+    if rv is not None and region is None:
+        return not_found(lang), {"kind": "unknown", "lang": lang}, None
+    rt = get_runtime()
+    opts: dict[str, Any] = {
+        "code": code,
+        "lang": lang,
+        "theme": theme,
+        "panel": panel,
+        "batch": batch.id if batch else None,
+        "computed": batch.computed_at_iso(rt.settings.timezone) if batch else None,
+        "poll": _int(q.get("poll"), 30, 2, 3600),
+        "root": rt.settings.root_region,
+        "qs0": "?lang=en" if lang == "en" else "",
+    }
+    view_data = {"kind": kind, "lang": lang, "theme": theme, "shell": shell,
+                 "stale_after": 2 * rt.settings.refresh_seconds}
+    if kind == "wall":
+        children = rv[2] if rv else []
+        tour = [code]
+        if q.get("tour") == "children":
+            tour += [c["code"] for c in children]
+        reload_at = q.get("reload_at", "03:30")
+        opts.update(
+            dwell=_int(q.get("dwell"), 20, 2, 3600),
+            panels=panel_list(q.get("panels")),
+            tour=tour,
+            reload_at=reload_at if (HHMM_RE.match(reload_at) or reload_at == "off") else "03:30",
+            canvas_w=canvas_width(q),
+            name=region["name"] if region else code,
+            path_text=_path_text(region),
+        )
+        return wall_page(opts), view_data, target
+    if kind == "region":
+        return region_page(opts), view_data, target
+    return embed_page(opts), view_data, target
+
+
+def region_chrome(target: dict[str, Any], view: dict[str, Any]) -> tuple:
+    """Breadcrumb (links up the path), panel tabs and the wall link of the region page."""
+    lang = view.get("lang", "zh")
+    code = target["region"]
+    panel = target.get("panel") or "overview"
+    rv = cache.region_view(code)
+    region = rv[1] if rv else None
+    crumbs: list[Any] = []
+    if region:
+        from dashboard.present import _path
+
+        path = _path(region.get("path")) or [{"code": code, "name": region.get("name")}]
+        for i, step in enumerate(path):
+            if i:
+                crumbs.append(html.Span("›", className="crumb-sep"))
+            if step["code"] == code or i == len(path) - 1:
+                crumbs.append(html.Span(step["name"], className="crumb here"))
+            else:
+                href = f"/region/{step['code']}?" + urlencode(_keep({"panel": panel}, view))
+                crumbs.append(dcc.Link(step["name"], href=href, className="crumb"))
+    tabs = [
+        dcc.Link(t(f"panel.{pid}", lang),
+                 href=f"/region/{code}?" + urlencode(_keep({"panel": pid}, view)),
+                 className="tab is-active" if pid == panel else "tab",
+                 **{"data-tab": pid})
+        for pid in PANEL_IDS
+    ]
+    wall_q = "?" + urlencode(_keep({"panels": panel}, view))
+    return crumbs, tabs, f"/wall/{code}{wall_q}"
+
+
+def search_options(value: str | None, lang: str) -> list[dict[str, str]]:
+    """Up to 30 regions whose name or code contains the typed text (shorter names first)."""
+    text = (value or "").strip().lower()
+    if not text:
+        return []
+    index = cache.region_index()
+    by_code = {r["code"]: r for r in index}
+    hits = [r for r in index if text in str(r["name"]).lower() or str(r["code"]).startswith(text)]
+    hits.sort(key=lambda r: (len(str(r["name"])), r["code"]))
+    out = []
+    for r in hits[:30]:
+        parent = by_code.get(r.get("parent_code") or "")
+        level = t(f"level.{r['level']}", lang)
+        label = f"{r['name']} · {level}" + (f" · {parent['name']}" if parent else "")
+        out.append({"label": label, "value": r["code"]})
+    return out
+
+
+def _register_panel(app: dash.Dash, module: Any) -> None:
+    """One callback per panel: cells, figures, data-region, as-of and region name."""
+    pid = module.PANEL_ID
+    outputs = [Output(cell_id(pid, c), "children") for c in module.CELLS]
+    outputs += [Output(graph_id(pid, g), "figure") for g in module.GRAPHS]
+    outputs += [Output(f"panel-{pid}", "data-region"), Output(f"{pid}-asof", "children"),
+                Output(f"{pid}-region", "children")]
+
+    @app.callback(*outputs, Input("target", "data"), Input("batch", "data"),
+                  State("view", "data"))
+    def _fill(target: dict | None, _batch: Any, view: dict | None):  # noqa: ANN202
+        return render_panel(module, target, view)
+
+    _fill.__name__ = f"fill_{pid}"
+
+
+def render_panel(module: Any, target: dict | None, view: dict | None) -> list[Any]:
+    """Everything one panel shows for the target region, values routed through present()."""
+    if not target or not view or not target.get("region"):
+        raise PreventUpdate
+    lang = view.get("lang", "zh")
+    kind = view.get("kind", "wall")
+    code = target["region"]
+    rv = cache.region_view(code)
+    n_cells, n_graphs = len(module.CELLS), len(module.GRAPHS)
+    if rv is None or rv[1] is None:
+        waiting = html.Div(t("waiting", lang), className="empty")
+        return [waiting] * n_cells + [empty_figure()] * n_graphs + [code, "", ""]
+    batch, region, children = rv
+    tz = get_runtime().settings.timezone
+    p = present(region, children, as_of=batch.as_of_iso(tz), lang=lang,
+                public=kind in ("wall", "embed"))
+    ctx = {
+        "mode": kind,
+        "lang": lang,
+        "theme": view.get("theme", "dark"),
+        "region": code,
+        "panel": target.get("panel"),
+        "qs": "&lang=en" if lang == "en" else "",
+    }
+    cells, figures = module.render(p, ctx)
+    as_of = html.Span([t("as_of", lang), " ", html.Time(p["as_of"], dateTime=batch.as_of_iso(tz))])
+    return ([cells[c] for c in module.CELLS] + [figures[g] for g in module.GRAPHS]
+            + [code, as_of, p["name"]])
+
+
+def _dump(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False)
+
+
+__all__ = ["register", "route", "render_panel", "parse_route", "parse_query", "BY_ID", "_dump"]

@@ -1,0 +1,158 @@
+"""User-facing strings of the wall, region and embed pages: Chinese first, English with lang=en."""
+
+from __future__ import annotations
+
+LANGS: tuple[str, ...] = ("zh", "en")
+
+# One entry per label: (Chinese, English). Keys are stable identifiers used by layouts/.
+STRINGS: dict[str, tuple[str, str]] = {
+    "app.title": ("三公里就业圈 · 就业服务大屏", "3-km Employment Circle · Service Wall"),
+    "app.brand": ("三公里就业圈", "3-km Employment Circle"),
+    # panels
+    "panel.overview": ("就业总览", "Overview"),
+    "panel.placements": ("就业安置", "Placements"),
+    "panel.vacancies": ("岗位供给", "Vacancies"),
+    "panel.key_groups": ("重点群体帮扶", "Key groups"),
+    "panel.zero_households": ("零就业家庭动态清零", "Zero-employment households"),
+    "panel.circle": ("三公里就业圈", "3-km employment circle"),
+    # levels
+    "level.province": ("省", "Province"),
+    "level.city": ("市", "City"),
+    "level.county": ("区县", "County"),
+    "level.township": ("街道(乡镇)", "Township"),
+    "level.community": ("社区(村)", "Community"),
+    "child.city": ("各市", "cities"),
+    "child.county": ("各区县", "counties"),
+    "child.township": ("各街道(乡镇)", "townships"),
+    "child.community": ("各社区(村)", "communities"),
+    # common
+    "as_of": ("数据截至", "Data as of"),
+    "stale": ("数据更新于 {t}，已过期", "Stale since {t}"),
+    "offline": ("连接中断，显示 {t} 的数据，已过期", "Offline — showing data of {t}, stale"),
+    "no_data": ("暂无数据", "No data yet"),
+    "waiting": ("数据准备中…", "Preparing data…"),
+    "paused": ("已暂停", "Paused"),
+    "search": ("搜索地区名称…", "Search region…"),
+    "wall": ("大屏", "Wall"),
+    "unit.person": ("人", ""),
+    "unit.post": ("个", ""),
+    "unit.household": ("户", ""),
+    "unit.times": ("人次", ""),
+    "unit.day": ("天", "days"),
+    "unit.yuan": ("元/月", "CNY/mo"),
+    "rank.title": ("{children}排名", "Ranking of {children}"),
+    "target": ("目标", "Target"),
+    "done": ("完成", "Done"),
+    "completion": ("完成率", "Completion"),
+    # overview
+    "kpi.today": ("今日就业", "Placed today"),
+    "kpi.month": ("本月就业", "Placed this month"),
+    "kpi.year": ("本年就业", "Placed this year"),
+    "kpi.open": ("在招岗位", "Open postings"),
+    "kpi.headcount": ("招聘人数", "Open headcount"),
+    "kpi.ratio": ("求人倍率", "Jobs per seeker"),
+    "kpi.seekers": ("求职人数", "Active job seekers"),
+    "kpi.zero": ("零就业家庭(待清零)", "Zero-job households"),
+    "latest": ("最新就业动态", "Latest placements"),
+    "targets": ("年度目标完成情况", "Annual targets"),
+    "own_detail": ("本社区概况", "This community"),
+    "key_figures": ("主要指标", "Key figures"),
+    # placements
+    "trend": ("近12个月就业人数", "Placements, last 12 months"),
+    "forms": ("就业形式(本年)", "Forms of employment (year)"),
+    "groups.title": ("各群体登记、帮扶与就业(本年)", "Registered, assisted and placed (year)"),
+    "within3": ("三公里内就业占比", "Placed within 3 km"),
+    "within3.note": ("岗位距居住社区≤3公里", "job ≤ 3 km from home"),
+    # vacancies
+    "by_type": ("岗位类型(招聘人数)", "Open headcount by type"),
+    "by_industry": ("行业分布(招聘人数)", "Open headcount by industry"),
+    "salary": ("薪资区间(招聘人数)", "Salary bands (headcount)"),
+    "newest": ("最新发布岗位", "Newest postings"),
+    "new_month": ("本月新发布", "Posted this month"),
+    "hiring": ("招{n}人", "{n} wanted"),
+    # key groups
+    "group": ("群体", "Group"),
+    "registered": ("登记", "Registered"),
+    "assisted": ("帮扶", "Assisted"),
+    "placed": ("就业", "Placed"),
+    "rate": ("就业率", "Rate"),
+    "assist_kind": ("帮扶服务(本年人次)", "Assistance this year (services)"),
+    "assist_total": ("本年帮扶服务", "Assistance this year"),
+    # zero households
+    "zh.outstanding": ("待清零", "Outstanding"),
+    "zh.goal": ("目标：动态清零", "Goal: zero"),
+    "zh.overdue": ("超30天未清零", "Overdue > 30 days"),
+    "zh.identified": ("本年认定", "Identified this year"),
+    "zh.cleared": ("本年清零", "Cleared this year"),
+    "zh.avg_days": ("平均清零用时", "Average days to clear"),
+    "zh.overdue_rank": ("超期未清零分布", "Overdue by region"),
+    "zh.flow": ("认定与清零(本年)", "Identified vs cleared (year)"),
+    "zh.all_clear": ("已全部清零", "All cleared"),
+    # circle
+    "circle.coverage": ("社区覆盖率", "Community coverage"),
+    "circle.covered": ("已覆盖社区", "Covered communities"),
+    "circle.communities": ("社区总数", "Communities"),
+    "circle.note": ("3公里内有在招岗位的社区占比", "Communities with an open job within 3 km"),
+    "circle.rank": ("{children}覆盖率", "Coverage of {children}"),
+    "circle.nearby": ("3公里内在招岗位", "Open jobs within 3 km"),
+    "circle.nearby_none": ("3公里内暂无在招岗位", "No open job within 3 km"),
+    "km": ("{d}公里", "{d} km"),
+    # errors
+    "404.title": ("未找到该地区", "Region not found"),
+    "404.body": ("地址中的地区代码或面板不存在，请检查链接或返回首页。",
+                 "The region code or panel in the address does not exist."),
+    "404.home": ("返回首页", "Home"),
+}
+
+ENUMS: dict[str, tuple[str, str]] = {
+    # placement forms
+    "form.employer": ("单位就业", "Employer"),
+    "form.flexible": ("灵活就业", "Flexible"),
+    "form.public_welfare": ("公益性岗位", "Public welfare"),
+    "form.entrepreneurship": ("自主创业", "Self-employed"),
+    "form.traineeship": ("就业见习", "Traineeship"),
+    # vacancy types
+    "type.full_time": ("全职", "Full-time"),
+    "type.flexible": ("灵活就业", "Flexible"),
+    "type.public_welfare": ("公益性", "Public welfare"),
+    "type.internship": ("实习", "Internship"),
+    "type.traineeship": ("见习", "Traineeship"),
+    "type.shared": ("共享用工", "Shared"),
+    # key groups
+    "group.difficulty": ("就业困难人员", "Hard to employ"),
+    "group.registered_unemployed": ("登记失业人员", "Registered unemployed"),
+    "group.graduate": ("高校毕业生", "Graduates"),
+    "group.poverty_alleviated": ("脱贫人口", "Out of poverty"),
+    "group.veteran": ("退役军人", "Veterans"),
+    "group.disabled": ("残疾人", "Disabled"),
+    "group.returnee": ("返乡人员", "Returnees"),
+    # assistance kinds
+    "kind.guidance": ("职业指导", "Guidance"),
+    "kind.referral": ("岗位推介", "Referral"),
+    "kind.training": ("技能培训", "Training"),
+    "kind.public_welfare_post": ("公岗安置", "Welfare post"),
+    "kind.subsidy": ("补贴发放", "Subsidy"),
+    "kind.visit": ("走访慰问", "Visit"),
+}
+
+
+def norm_lang(lang: str | None) -> str:
+    """'en' when asked for English (en, en-US…), else Chinese."""
+    return "en" if (lang or "").lower().startswith("en") else "zh"
+
+
+def t(key: str, lang: str = "zh", **fmt: object) -> str:
+    """The label for `key` in `lang`, formatted with `fmt`; the key itself when unknown."""
+    pair = STRINGS.get(key) or ENUMS.get(key)
+    if pair is None:
+        return key
+    text = pair[1] if norm_lang(lang) == "en" else pair[0]
+    return text.format(**fmt) if fmt else text
+
+
+def enum(kind: str, value: str, lang: str = "zh") -> str:
+    """The label of an enum value (kind: form, type, group, kind); unknown values as given."""
+    pair = ENUMS.get(f"{kind}.{value}")
+    if pair is None:
+        return value
+    return pair[1] if norm_lang(lang) == "en" else pair[0]

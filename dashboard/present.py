@@ -1,0 +1,311 @@
+"""Number formatting and the one function that turns snapshot dicts into what panels display.
+
+Every number a page shows goes through `present()` (server side, inside the panel
+callbacks). Small-count suppression for public views will be added here, in `_cell`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+from dashboard.i18n import enum, norm_lang, t
+from queries.domain import (
+    ASSISTANCE_KINDS,
+    KEY_GROUPS,
+    METRIC_KEYS,
+    PLACEMENT_FORMS,
+    VACANCY_TYPES,
+)
+
+DASH = "—"
+# Lists on screen are bounded whatever the snapshot holds (memory stays flat on the wall).
+MAX_LIST = 30
+MAX_CHILDREN = 60
+
+PERCENT_KEYS = frozenset(
+    ["placements.within_3km_share", "circle.coverage"]
+    + [f"key_groups.{g}.placement_rate" for g in KEY_GROUPS]
+)
+RATIO_KEYS = frozenset(["supply_demand_ratio"])
+DAYS_KEYS = frozenset(["zero_households.avg_days_to_clear.year"])
+
+
+def _is_num(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def fmt_count(value: Any, lang: str = "zh") -> str:
+    """A count: Chinese uses 万/亿 from 10万 up, English k/M from 100k up; separators below."""
+    if not _is_num(value):
+        return DASH
+    v = float(value)
+    a = abs(v)
+    if norm_lang(lang) == "en":
+        if a >= 1e6:
+            return f"{v / 1e6:.2f}M".replace(".00M", "M")
+        if a >= 1e5:
+            return f"{v / 1e3:.0f}k"
+        return f"{round(v):,}"
+    if a >= 1e8:
+        return f"{v / 1e8:.2f}亿"
+    if a >= 1e5:
+        return f"{v / 1e4:.1f}万"
+    return f"{round(v):,}"
+
+
+def fmt_pct(value: Any, digits: int = 1) -> str:
+    """A ratio 0..1 as a percentage ("95.3%")."""
+    if not _is_num(value):
+        return DASH
+    return f"{value * 100:.{digits}f}%"
+
+
+def fmt_ratio(value: Any) -> str:
+    """A plain ratio with two decimals (求人倍率)."""
+    return f"{value:.2f}" if _is_num(value) else DASH
+
+
+def fmt_days(value: Any, lang: str = "zh") -> str:
+    """Average days with one decimal."""
+    return f"{value:.1f}" if _is_num(value) else DASH
+
+
+def fmt_value(key: str, value: Any, lang: str = "zh") -> str:
+    """Format a metric value according to its kind (percent, ratio, days or count)."""
+    if key in PERCENT_KEYS:
+        return fmt_pct(value)
+    if key in RATIO_KEYS:
+        return fmt_ratio(value)
+    if key in DAYS_KEYS:
+        return fmt_days(value, lang)
+    return fmt_count(value, lang)
+
+
+def fmt_salary(lo: Any, hi: Any, lang: str = "zh") -> str:
+    """A monthly salary range in yuan ("5,000–8,000元/月" / "CNY 5,000–8,000/mo")."""
+    if not _is_num(lo) and not _is_num(hi):
+        return "面议" if norm_lang(lang) == "zh" else "Negotiable"
+    parts = [f"{round(x):,}" for x in (lo, hi) if _is_num(x)]
+    rng = "–".join(dict.fromkeys(parts))
+    return f"{rng}元/月" if norm_lang(lang) == "zh" else f"CNY {rng}/mo"
+
+
+def parse_instant(value: Any) -> dt.datetime | None:
+    """Parse an ISO 8601 date or datetime (string or object); None when impossible."""
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day)
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def fmt_datetime(value: Any, lang: str = "zh") -> str:
+    """An instant as local wall-clock text ("2025年6月1日 14:30" / "2025-06-01 14:30")."""
+    d = parse_instant(value)
+    if d is None:
+        return DASH
+    if norm_lang(lang) == "en":
+        return d.strftime("%Y-%m-%d %H:%M")
+    return f"{d.year}年{d.month}月{d.day}日 {d:%H:%M}"
+
+
+def fmt_short_time(value: Any, lang: str = "zh") -> str:
+    """A list timestamp: "06-01 14:30" (or just the date when there is no time)."""
+    d = parse_instant(value)
+    if d is None:
+        return DASH
+    if isinstance(value, str) and len(value) <= 10:
+        return d.strftime("%m-%d")
+    return d.strftime("%m-%d %H:%M")
+
+
+def fmt_month(key: str, lang: str = "zh", first: bool = False) -> str:
+    """A series key "YYYY-MM" as an axis label ("6月"; the year under January and the first)."""
+    try:
+        y, m = (int(x) for x in key.split("-")[:2])
+    except ValueError:
+        return key
+    if norm_lang(lang) == "en":
+        name = dt.date(y, m, 1).strftime("%b")
+        return f"{name}<br>{y}" if m == 1 or first else name
+    return f"{m}月<br>{y}年" if m == 1 or first else f"{m}月"
+
+
+def _cell(key: str, value: Any, lang: str, public: bool, level: str) -> dict[str, Any]:
+    """One displayed number: raw value for charts and bars, text for labels."""
+    # Suppression of person-level counts on public views belongs here (later issue).
+    v = value if _is_num(value) else None
+    return {"v": v, "s": fmt_value(key, v, lang)}
+
+
+def _metrics(
+    metrics: dict[str, Any], lang: str, public: bool, level: str
+) -> dict[str, dict[str, Any]]:
+    keys = list(METRIC_KEYS) + [k for k in metrics if k not in METRIC_KEYS]
+    return {k: _cell(k, metrics.get(k), lang, public, level) for k in keys}
+
+
+def _path(path: Any) -> list[dict[str, Any]]:
+    """Normalise a region path ([{code,name,level}] or [[code,name]]) to dicts."""
+    out = []
+    for item in path or []:
+        if isinstance(item, dict):
+            out.append({"code": item.get("code"), "name": item.get("name"),
+                        "level": item.get("level")})
+        elif isinstance(item, list | tuple) and len(item) >= 2:
+            out.append({"code": item[0], "name": item[1],
+                        "level": item[2] if len(item) > 2 else None})
+    return out
+
+
+def _bounded(items: Any, limit: int = MAX_LIST) -> list[dict[str, Any]]:
+    return [x for x in (items or []) if isinstance(x, dict)][:limit]
+
+
+BAND_EN = {"未标明": "Not stated"}
+
+
+def _pairs(data: Any, label_key: str) -> list[tuple[str, Any]]:
+    """(label, headcount) pairs from {label: n} or [{label_key: label, "headcount": n}]."""
+    if isinstance(data, dict):
+        return [(str(k), v) for k, v in data.items()]
+    out = []
+    for item in data or []:
+        if isinstance(item, dict):
+            out.append((str(item.get(label_key) or item.get("label") or DASH),
+                        item.get("headcount", item.get("value"))))
+    return out
+
+
+def _named_counts(
+    data: Any, lang: str, public: bool, level: str, label_key: str, *, sort: bool
+) -> list[dict[str, Any]]:
+    """Labelled headcounts → [{label, v, s}], by count descending when `sort`."""
+    rows = []
+    for label, value in _pairs(data, label_key):
+        if lang == "en":
+            label = BAND_EN.get(label, label)
+        rows.append({"label": label, **_cell("vacancies.open_headcount", value, lang, public,
+                                             level)})
+    if sort:
+        rows.sort(key=lambda r: -(r["v"] or 0))
+    return rows
+
+
+def present(
+    region: dict[str, Any] | None,
+    children: list[dict[str, Any]] | None,
+    *,
+    as_of: str | None = None,
+    lang: str = "zh",
+    public: bool = False,
+) -> dict[str, Any] | None:
+    """Display-ready values of one region and its children; None when there is no region."""
+    if not region:
+        return None
+    lang = norm_lang(lang)
+    level = region.get("level") or ""
+    metrics = region.get("metrics") or {}
+    m = _metrics(metrics, lang, public, level)
+
+    targets = {}
+    for key, tgt in (region.get("targets") or {}).items():
+        if not isinstance(tgt, dict):
+            continue
+        target = tgt.get("target")
+        completion = tgt.get("completion")
+        if not _is_num(completion) and _is_num(target) and target and _is_num(metrics.get(key)):
+            completion = metrics[key] / target
+        targets[key] = {
+            "target": fmt_value(key, target, lang),
+            "done": m.get(key, {}).get("s", DASH),
+            "completion": fmt_pct(completion),
+            "pct": completion if _is_num(completion) else None,
+        }
+
+    monthly = (region.get("series") or {}).get("placements.monthly") or {}
+    series = [
+        {"key": k, "label": fmt_month(k, lang, first=i == 0),
+         **_cell("placements.month", monthly[k], lang, public, level)}
+        for i, k in enumerate(sorted(monthly)[-12:])
+    ]
+
+    kids = []
+    for child in (children or [])[:MAX_CHILDREN]:
+        kids.append({
+            "code": child.get("code"),
+            "name": child.get("name") or child.get("code"),
+            "level": child.get("level"),
+            "m": _metrics(child.get("metrics") or {}, lang, public, child.get("level") or ""),
+        })
+
+    lists = region.get("lists") or {}
+    latest = [
+        {
+            "when": fmt_short_time(p.get("placed_at"), lang),
+            "where": p.get("community_name") or p.get("community_code") or DASH,
+            "form": enum("form", str(p.get("form")), lang),
+        }
+        for p in _bounded(lists.get("latest_placements"))
+    ]
+
+    def _vacancy(v: dict[str, Any]) -> dict[str, Any]:
+        head = _cell("vacancies.open_headcount", v.get("headcount"), lang, public, level)
+        dist = v.get("distance_km")
+        return {
+            "id": v.get("vacancy_id"),
+            "title": v.get("title") or DASH,
+            "employer": v.get("employer") or "",
+            "headcount": head["s"],
+            "salary": fmt_salary(v.get("salary_min"), v.get("salary_max"), lang),
+            "type": enum("type", str(v.get("type")), lang) if v.get("type") else "",
+            "industry": v.get("industry") or "",
+            "posted": fmt_short_time(v.get("posted_on"), lang),
+            "where": v.get("community_name") or "",
+            "distance": t("km", lang, d=f"{dist:.1f}") if _is_num(dist) else "",
+        }
+
+    return {
+        "code": region.get("code"),
+        "name": region.get("name") or region.get("code"),
+        "level": level,
+        "path": _path(region.get("path")),
+        "as_of": fmt_datetime(as_of, lang) if as_of else DASH,
+        "lang": lang,
+        "m": m,
+        "targets": targets,
+        "series": series,
+        "children": kids,
+        "child_level": kids[0]["level"] if kids else None,
+        "forms": [{"key": f, "label": enum("form", f, lang),
+                   **m[f"placements.by_form.{f}"]} for f in PLACEMENT_FORMS],
+        "types": [{"key": ty, "label": enum("type", ty, lang),
+                   **m[f"vacancies.by_type.{ty}"]} for ty in VACANCY_TYPES],
+        "groups": [
+            {
+                "key": g,
+                "label": enum("group", g, lang),
+                "registered": m[f"key_groups.{g}.registered"],
+                "assisted": m[f"key_groups.{g}.assisted.year"],
+                "placed": m[f"key_groups.{g}.placed.year"],
+                "rate": m[f"key_groups.{g}.placement_rate"],
+            }
+            for g in KEY_GROUPS
+        ],
+        "kinds": [{"key": k, "label": enum("kind", k, lang),
+                   **m[f"assistance.by_kind.{k}"]} for k in ASSISTANCE_KINDS],
+        "industries": _named_counts(lists.get("by_industry"), lang, public, level, "industry",
+                                    sort=True)[:12],
+        "salary_bands": _named_counts(lists.get("salary_bands"), lang, public, level, "band",
+                                      sort=False)[:12],
+        "latest": latest,
+        "newest": [_vacancy(v) for v in _bounded(lists.get("newest_vacancies"))],
+        "nearby": [_vacancy(v) for v in _bounded(lists.get("nearby_vacancies"))],
+    }

@@ -1,0 +1,81 @@
+"""Helpers shared by panel modules: context, titles, labels of metric keys, trend figure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import plotly.graph_objects as go
+from dash import html
+
+from dashboard.i18n import t
+from layouts.widgets import PALETTE, detail, style_figure
+
+METRIC_LABELS: dict[str, tuple[str, str]] = {
+    "placements.year": ("城镇新增就业", "Placements"),
+    "placements.month": ("本月就业", "Placements this month"),
+    "vacancies.open_headcount": ("岗位招聘人数", "Open headcount"),
+    "vacancies.open": ("在招岗位", "Open postings"),
+    "assistance.year": ("帮扶服务人次", "Assistance services"),
+    "zero_households.cleared.year": ("零就业家庭清零", "Households cleared"),
+    "circle.covered": ("覆盖社区", "Covered communities"),
+    "circle.coverage": ("三公里就业圈覆盖率", "3-km circle coverage"),
+}
+
+
+def metric_label(key: str, lang: str) -> str:
+    """Display label of a metric key (targets list)."""
+    pair = METRIC_LABELS.get(key)
+    if pair:
+        return pair[1] if lang == "en" else pair[0]
+    if key.startswith("key_groups."):
+        from dashboard.i18n import enum
+
+        parts = key.split(".")
+        what = parts[2] if parts[2] in ("registered", "assisted", "placed") else "rate"
+        return f"{enum('group', parts[1], lang)} · {t(what, lang)}"
+    return key
+
+
+def titled(title: str, *content: Any) -> list[Any]:
+    """A cell title followed by content."""
+    return [html.H3(title, className="cell-title"), *content]
+
+
+def child_word(p: dict[str, Any], lang: str) -> str:
+    """'各区县' / 'counties' for the level of the children."""
+    return t(f"child.{p.get('child_level') or 'community'}", lang)
+
+
+def is_leaf(p: dict[str, Any]) -> bool:
+    """No child regions (a community): panels show the region's own detail instead."""
+    return not p.get("children")
+
+
+def child_rows(p: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """Ranking rows of the children for one metric."""
+    return [{"code": c["code"], "name": c["name"], **c["m"][key]} for c in p["children"]
+            if key in c["m"]]
+
+
+def own_detail(p: dict[str, Any], keys: list[tuple[str, str, str]], lang: str) -> list[Any]:
+    """The region's own figures (label key, metric key, unit key) as a detail list."""
+    pairs = [(t(lbl, lang), p["m"][k]["s"], t(unit, lang) if unit else "") for lbl, k, unit in keys]
+    return titled(t("own_detail", lang), detail(pairs))
+
+
+def trend_figure(p: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
+    """The 12-month placements series as bars with a line, values on top."""
+    s = p["series"]
+    x = [r["label"] for r in s]
+    y = [r["v"] or 0 for r in s]
+    fig = go.Figure()
+    fig.add_bar(x=x, y=y, marker={"color": "rgba(47,211,255,0.35)",
+                                  "line": {"color": PALETTE[0], "width": 1}},
+                text=[r["s"] for r in s], textposition="outside", cliponaxis=False,
+                constraintext="none",
+                hoverinfo="skip" if ctx["mode"] == "wall" else "x+y")
+    fig.add_scatter(x=x, y=y, mode="lines+markers", line={"color": PALETTE[1], "width": 3},
+                    marker={"size": 8}, hoverinfo="skip")
+    top = max(y) if y and max(y) > 0 else 1
+    return style_figure(fig, ctx, yaxis={"visible": False, "range": [0, top * 1.25]},
+                        xaxis={"tickangle": 0}, bargap=0.35)

@@ -1,0 +1,56 @@
+"""Key groups: registered / assisted / placed / placement rate per group; assistance by kind."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash import html
+
+from dashboard.i18n import t
+from layouts.common import titled
+from layouts.widgets import PALETTE, cell, frame, graph_cell, hbar, kpi
+
+PANEL_ID = "key_groups"
+CELLS = ("table", "kpis")
+GRAPHS = ("kinds",)
+
+
+def skeleton(ctx: dict[str, Any]) -> html.Section:
+    """The mounted structure of the panel (filled by `render`)."""
+    lang = ctx["lang"]
+    return frame(PANEL_ID, ctx, [
+        cell(PANEL_ID, "table"),
+        cell(PANEL_ID, "kpis"),
+        graph_cell(PANEL_ID, "kinds", t("assist_kind", lang)),
+    ])
+
+
+def render(p: dict[str, Any], ctx: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Cell contents and figures for one presented region."""
+    lang = ctx["lang"]
+    head = html.Tr([html.Th(t(k, lang)) for k in ("group", "registered", "assisted", "placed",
+                                                   "rate")])
+    body = []
+    for g in p["groups"]:
+        rate = g["rate"]["v"]
+        body.append(html.Tr([
+            html.Td(g["label"], className="grp-name"),
+            html.Td(g["registered"]["s"], className="num"),
+            html.Td(g["assisted"]["s"], className="num"),
+            html.Td(g["placed"]["s"], className="num"),
+            html.Td([
+                html.Span(html.Span(className="rate-fill",
+                                    style={"width": f"{min(rate or 0, 1) * 100:.1f}%"}),
+                          className="rate-bar"),
+                html.Span(g["rate"]["s"], className="rate-val"),
+            ], className="rate"),
+        ]))
+    table = titled(t("groups.title", lang),
+                   html.Table([html.Thead(head), html.Tbody(body)], className="groups"))
+    m = p["m"]
+    kpis = html.Div([
+        kpi(t("assist_total", lang), m["assistance.year"]["s"], t("unit.times", lang),
+            tone="hot"),
+        kpi(t("kpi.seekers", lang), m["jobseekers.active"]["s"], t("unit.person", lang)),
+    ], className="kpi-strip kpi-2")
+    return {"table": table, "kpis": kpis}, {"kinds": hbar(p["kinds"], ctx, PALETTE[4])}

@@ -1,0 +1,98 @@
+"""Overview: placements today/month/year, vacancies, 求人倍率, zero households, targets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash import html
+
+from dashboard.i18n import t
+from layouts.common import (
+    child_rows,
+    child_word,
+    is_leaf,
+    metric_label,
+    own_detail,
+    titled,
+    trend_figure,
+)
+from layouts.widgets import cell, detail, frame, graph_cell, kpi, ranking, ticker
+
+PANEL_ID = "overview"
+CELLS = ("kpis", "targets", "rank", "latest")
+GRAPHS = ("trend",)
+
+
+def skeleton(ctx: dict[str, Any]) -> html.Section:
+    """The mounted structure of the panel (filled by `render`)."""
+    lang = ctx["lang"]
+    return frame(PANEL_ID, ctx, [
+        cell(PANEL_ID, "kpis"),
+        cell(PANEL_ID, "targets"),
+        cell(PANEL_ID, "rank"),
+        cell(PANEL_ID, "latest"),
+        graph_cell(PANEL_ID, "trend", t("trend", lang), extra="wide-only"),
+    ])
+
+
+def render(p: dict[str, Any], ctx: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Cell contents and figures for one presented region."""
+    lang = ctx["lang"]
+    m = p["m"]
+    person = t("unit.person", lang)
+    kpis = html.Div([
+        kpi(t("kpi.today", lang), m["placements.today"]["s"], person, tone="hot"),
+        kpi(t("kpi.month", lang), m["placements.month"]["s"], person),
+        kpi(t("kpi.year", lang), m["placements.year"]["s"], person),
+        kpi(t("kpi.open", lang), m["vacancies.open"]["s"], t("unit.post", lang)),
+        kpi(t("kpi.headcount", lang), m["vacancies.open_headcount"]["s"], person),
+        kpi(t("kpi.ratio", lang), m["supply_demand_ratio"]["s"]),
+        kpi(t("kpi.zero", lang), m["zero_households.outstanding"]["s"],
+            t("unit.household", lang),
+            tone="warn" if (m["zero_households.outstanding"]["v"] or 0) > 0 else "ok"),
+    ], className="kpi-strip")
+
+    if p["targets"]:
+        rows = []
+        for key, tg in list(p["targets"].items())[:6]:
+            pct = tg["pct"] or 0
+            rows.append(html.Li([
+                html.Div([html.Span(metric_label(key, lang), className="tg-name"), html.Span([
+                    html.Span(f"{t('done', lang)} ", className="muted"),
+                    html.B(tg["done"]),
+                    html.Span(f" / {t('target', lang)} {tg['target']}", className="muted"),
+                ], className="tg-nums")], className="tg-top"),
+                html.Div(html.Div(className="tg-fill",
+                                  style={"width": f"{min(pct, 1) * 100:.1f}%"}),
+                         className="tg-bar"),
+                html.Div(tg["completion"], className="tg-pct"),
+            ], className="tg-row"))
+        targets = titled(t("targets", lang), html.Ul(rows, className="targets"))
+    else:
+        targets = titled(t("key_figures", lang), detail([
+            (t("kpi.seekers", lang), m["jobseekers.active"]["s"], person),
+            (t("new_month", lang), m["vacancies.new.month"]["s"], t("unit.post", lang)),
+            (t("assist_total", lang), m["assistance.year"]["s"], t("unit.times", lang)),
+            (t("within3", lang), m["placements.within_3km_share"]["s"], ""),
+            (t("circle.coverage", lang), m["circle.coverage"]["s"], ""),
+        ]))
+
+    if is_leaf(p):
+        rank = own_detail(p, [
+            ("zh.overdue", "zero_households.overdue", "unit.household"),
+            ("zh.cleared", "zero_households.cleared.year", "unit.household"),
+            ("kpi.open", "vacancies.open", "unit.post"),
+            ("placed", "placements.year", "unit.person"),
+        ], lang)
+    else:
+        rank = titled(f"{t('rank.title', lang, children=child_word(p, lang))} · "
+                      f"{t('kpi.year', lang)}",
+                      ranking(child_rows(p, "placements.year"), ctx))
+
+    items = [html.Li([html.Span(r["when"], className="tk-time"),
+                      html.Span(r["where"], className="tk-main"),
+                      html.Span(r["form"], className="tk-tag")], className="tk-row")
+             for r in p["latest"]]
+    latest = titled(t("latest", lang), ticker(items, ctx))
+    cells = {"kpis": kpis, "targets": targets, "rank": rank, "latest": latest}
+    return cells, {"trend": trend_figure(p, ctx)}

@@ -1,0 +1,240 @@
+"""Shared pieces of every panel: frame, KPI counter, ranking bars, ticker, figure styling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import plotly.graph_objects as go
+from dash import dcc, html
+
+from dashboard.i18n import t
+
+FONT_FAMILY = '"Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", sans-serif'
+PALETTE = ["#2fd3ff", "#ffc53d", "#5cf2a6", "#ff7a6b", "#a78bfa", "#4c8dff", "#f472b6"]
+GRAPH_CONFIG = {"displayModeBar": False, "responsive": True, "staticPlot": False}
+
+# Plotly font sizes per page kind: the wall is read from metres away, embeds are small.
+FONT_SIZE = {"wall": 22, "region": 14, "embed": 13}
+
+
+def cell_id(panel: str, cell: str) -> str:
+    """Component id of an HTML cell of a panel (ids are prefixed per panel)."""
+    return f"{panel}-c-{cell}"
+
+
+def graph_id(panel: str, name: str) -> str:
+    """Component id of a graph of a panel."""
+    return f"{panel}-g-{name}"
+
+
+def frame(panel: str, ctx: dict[str, Any], body: list[Any]) -> html.Section:
+    """A panel's root: data-panel/data-region markup, title bar with the as-of time, body."""
+    return html.Section(
+        id=f"panel-{panel}",
+        className="panel",
+        **{"data-panel": panel, "data-region": ctx.get("region") or ""},
+        children=[
+            html.Header(
+                className="panel-head",
+                children=[
+                    html.H2(t(f"panel.{panel}", ctx["lang"]), className="panel-title"),
+                    html.Span(id=f"{panel}-region", className="panel-region"),
+                    html.Span(id=f"{panel}-asof", className="as-of"),
+                ],
+            ),
+            html.Div(className=f"panel-body grid-{panel}", children=body),
+        ],
+    )
+
+
+def cell(panel: str, name: str, title: str | None = None, extra: str = "") -> html.Div:
+    """An HTML cell whose content the panel callback fills."""
+    kids: list[Any] = []
+    if title:
+        kids.append(html.H3(title, className="cell-title", id=f"{panel}-t-{name}"))
+    kids.append(html.Div(id=cell_id(panel, name), className="cell-content"))
+    return html.Div(kids, className=f"cell cell-{name} {extra}".strip())
+
+
+def graph_cell(panel: str, name: str, title: str, extra: str = "") -> html.Div:
+    """A cell holding one mounted dcc.Graph; its figure is updated in place."""
+    return html.Div(
+        [
+            html.H3(title, className="cell-title"),
+            html.Div(
+                dcc.Graph(
+                    id=graph_id(panel, name),
+                    config=GRAPH_CONFIG,
+                    responsive=True,
+                    style={"height": "100%", "width": "100%"},
+                    figure=empty_figure(),
+                ),
+                className="graph-wrap",
+            ),
+        ],
+        className=f"cell cell-{name} {extra}".strip(),
+    )
+
+
+def kpi(label: str, text: str, unit: str = "", *, note: str = "", tone: str = "") -> html.Div:
+    """A big counter: label, digits (≥ 64px on the wall canvas) and unit."""
+    return html.Div(
+        [
+            html.Div(label, className="kpi-label"),
+            html.Div(
+                [html.Span(text, className="kpi-value"),
+                 html.Span(unit, className="kpi-unit") if unit else None],
+                className="kpi-line",
+            ),
+            html.Div(note, className="kpi-note") if note else None,
+        ],
+        className=f"kpi {tone}".strip(),
+    )
+
+
+def ranking(
+    rows: list[dict[str, Any]],
+    ctx: dict[str, Any],
+    *,
+    limit: int = 12,
+    max_value: float | None = None,
+) -> html.Div:
+    """Horizontal bars of child regions; on the region page names drill down (links)."""
+    if not rows:
+        return html.Div(t("no_data", ctx["lang"]), className="empty")
+    rows = sorted(rows, key=lambda r: -(r.get("v") or 0))
+    shown = rows if ctx["mode"] == "region" else rows[:limit]
+    top = max_value if max_value else max((r.get("v") or 0) for r in rows) or 1
+    items = []
+    for i, r in enumerate(shown):
+        width = f"{max(0.0, min(1.0, (r.get('v') or 0) / top)) * 100:.1f}%"
+        name: Any = r["name"]
+        if ctx["mode"] == "region" and r.get("code"):
+            panel = ctx.get("panel") or "overview"
+            name = dcc.Link(r["name"], href=f"/region/{r['code']}?panel={panel}{ctx['qs']}",
+                            className="drill", **{"data-code": r["code"]})
+        items.append(
+            html.Li(
+                [
+                    html.Span(str(i + 1), className="rank-no"),
+                    html.Span(name, className="rank-name"),
+                    html.Span(html.Span(className="rank-fill", style={"width": width}),
+                              className="rank-bar"),
+                    html.Span(r["s"], className="rank-val"),
+                ],
+                className="rank-row",
+            )
+        )
+    more = len(rows) - len(shown)
+    tail = html.Div(f"… +{more}", className="rank-more") if more > 0 else None
+    return html.Div([html.Ol(items, className="ranking"), tail])
+
+
+def ticker(rows: list[Any], ctx: dict[str, Any], *, empty: str | None = None) -> html.Div:
+    """A vertically scrolling list on the wall (CSS animation), a plain list elsewhere."""
+    if not rows:
+        return html.Div(empty or t("no_data", ctx["lang"]), className="empty")
+    if ctx["mode"] == "wall" and len(rows) > 6:
+        # The list is drawn twice so the CSS loop is seamless; speed scales with length.
+        return html.Div(
+            html.Ul(rows + rows, className="ticker-track",
+                    style={"animationDuration": f"{len(rows) * 3}s"}),
+            className="ticker is-moving",
+        )
+    return html.Div(html.Ul(rows, className="ticker-track"), className="ticker")
+
+
+def detail(pairs: list[tuple[str, str, str]]) -> html.Dl:
+    """A label/value list (a community's own figures where a ranking would be)."""
+    items: list[Any] = []
+    for label, value, unit in pairs:
+        items += [html.Dt(label), html.Dd([html.Span(value), html.Small(unit)])]
+    return html.Dl(items, className="detail")
+
+
+def colors(ctx: dict[str, Any]) -> dict[str, str]:
+    """Text and grid colours for the current theme."""
+    if ctx.get("theme") in ("light", "transparent"):
+        return {"text": "#1f2a44", "muted": "#5b6785", "grid": "rgba(0,0,0,0.08)"}
+    return {"text": "#e6f1ff", "muted": "#8fa8c8", "grid": "rgba(143,168,200,0.18)"}
+
+
+def empty_figure() -> dict[str, Any]:
+    """A blank, transparent figure for a graph before data arrives."""
+    return {
+        "data": [],
+        "layout": {
+            "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
+            "xaxis": {"visible": False}, "yaxis": {"visible": False},
+            "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
+        },
+    }
+
+
+def style_figure(fig: go.Figure, ctx: dict[str, Any], **layout: Any) -> dict[str, Any]:
+    """Apply the big-screen look (transparent, large type, no mode bar) and return a dict."""
+    c = colors(ctx)
+    size = FONT_SIZE.get(ctx["mode"], 14)
+    fig.update_layout(
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)",
+        font={"family": FONT_FAMILY, "size": size, "color": c["text"]},
+        margin={"l": 10, "r": 20, "t": 10, "b": 10},
+        showlegend=False,
+        hovermode=False if ctx["mode"] == "wall" else "closest",
+        separators=".,",
+        uirevision="keep",
+        transition={"duration": 0},
+    )
+    fig.update_xaxes(gridcolor=c["grid"], zeroline=False, automargin=True,
+                     tickfont={"color": c["muted"]})
+    fig.update_yaxes(gridcolor=c["grid"], zeroline=False, automargin=True,
+                     tickfont={"color": c["muted"]})
+    if layout:
+        fig.update_layout(**layout)
+    return fig.to_plotly_json()
+
+
+def hbar(rows: list[dict[str, Any]], ctx: dict[str, Any], color: str = PALETTE[0]) -> dict:
+    """Horizontal bar chart of labelled values (largest on top), values printed at bar ends."""
+    rows = [r for r in rows]
+    labels = [r["label"] for r in rows][::-1]
+    values = [r.get("v") or 0 for r in rows][::-1]
+    texts = [r.get("s") for r in rows][::-1]
+    fig = go.Figure(go.Bar(
+        x=values, y=labels, orientation="h", text=texts, textposition="outside",
+        marker={"color": color}, cliponaxis=False, constraintext="none",
+        hoverinfo="skip" if ctx["mode"] == "wall" else "x+y",
+    ))
+    top = max(values) if values and max(values) > 0 else 1
+    return style_figure(fig, ctx, xaxis={"visible": False, "range": [0, top * 1.28]},
+                        bargap=0.35)
+
+
+def vbar(rows: list[dict[str, Any]], ctx: dict[str, Any], color: str = PALETTE[0]) -> dict:
+    """Vertical bars with values on top."""
+    labels = [r["label"] for r in rows]
+    values = [r.get("v") or 0 for r in rows]
+    fig = go.Figure(go.Bar(
+        x=labels, y=values, text=[r.get("s") for r in rows], textposition="outside",
+        marker={"color": color}, cliponaxis=False, constraintext="none",
+        hoverinfo="skip" if ctx["mode"] == "wall" else "x+y",
+    ))
+    top = max(values) if values and max(values) > 0 else 1
+    return style_figure(fig, ctx, yaxis={"visible": False, "range": [0, top * 1.22]},
+                        xaxis={"tickangle": 0}, bargap=0.3)
+
+
+def donut(rows: list[dict[str, Any]], ctx: dict[str, Any]) -> dict:
+    """A donut of shares with labels outside (forms of employment and the like)."""
+    rows = [r for r in rows if (r.get("v") or 0) > 0]
+    if not rows:
+        return empty_figure()
+    fig = go.Figure(go.Pie(
+        labels=[r["label"] for r in rows], values=[r["v"] for r in rows], hole=0.55,
+        sort=False, direction="clockwise", textinfo="label+percent",
+        textposition="outside", marker={"colors": PALETTE},
+        hoverinfo="skip" if ctx["mode"] == "wall" else "label+value+percent",
+    ))
+    return style_figure(fig, ctx, margin={"l": 40, "r": 40, "t": 30, "b": 30},
+                        uniformtext={"minsize": 10, "mode": "hide"})
