@@ -48,6 +48,9 @@ def test_reads_are_cached_in_redis(client, rclient: redis.Redis,  # noqa: ANN001
 
     keys = {k.decode() for k in rclient.keys("dashboard:*")}
     assert f"dashboard:rv:1:{CITY}" in keys
+    # The encoded response body is cached as well, keyed by view, batch and code.
+    body_keys = [k for k in keys if k.startswith(f"dashboard:api:m:1:{CITY}:")]
+    assert len(body_keys) == 1
     assert rclient.ttl(f"dashboard:rv:1:{CITY}") > 3000  # CACHE_DEFAULT_TIMEOUT 3600
 
     # The region endpoint is served from the same cached view.
@@ -65,8 +68,8 @@ def test_reads_are_cached_in_redis(client, rclient: redis.Redis,  # noqa: ANN001
     again = client.get(f"/api/v1/regions/{CITY}/metrics")
     assert again.get_json() == body
 
-    # Deleting the key makes the next read go to the database again.
-    rclient.delete(f"dashboard:rv:1:{CITY}")
+    # Deleting the keys makes the next read go to the database again.
+    rclient.delete(f"dashboard:rv:1:{CITY}", *body_keys)
     assert client.get(f"/api/v1/regions/{CITY}/metrics").get_json()["metrics"][
         "placements.year"] == 1
 
