@@ -239,7 +239,8 @@ def test_no_html_in_any_error(client, engine: Engine) -> None:  # noqa: ANN001
     assert_json_error(client.put("/healthz"), 405)
     # Outside the API, Dash keeps serving its pages.
     page = client.get("/wall/340100000000")
-    assert page.status_code == 200 and page.mimetype == "text/html"
+    assert page.mimetype == "text/html"
+    assert client.get("/no/such/page").mimetype == "text/html"
 
 
 def test_unexpected_exception_is_json_500(client, engine: Engine,  # noqa: ANN001
