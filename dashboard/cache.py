@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import zlib
 from typing import Any
 
 from flask import Flask
@@ -24,7 +25,8 @@ def init_cache(server: Flask, settings: Settings) -> None:
         config = {
             "CACHE_TYPE": "RedisCache",
             "CACHE_REDIS_URL": settings.cache_url,
-            "CACHE_KEY_PREFIX": "dashboard:",
+            # One Redis database may serve several deployments: namespace by database.
+            "CACHE_KEY_PREFIX": f"dashboard:{zlib.crc32(settings.database_url.encode()):08x}:",
             "CACHE_DEFAULT_TIMEOUT": 3600,
         }
     else:

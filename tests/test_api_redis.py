@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Iterator
 
 import pytest
@@ -31,13 +32,19 @@ def rclient(redis_url: str) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
+def prefix(db_url: str) -> str:
+    """Cache keys are namespaced per database, so deployments sharing a Redis never collide."""
+    return f"dashboard:{zlib.crc32(db_url.encode()):08x}:"
+
+
+@pytest.fixture
 def client(db_url: str, engine: Engine, redis_url: str):  # noqa: ANN201
     """A test client of an app whose cache is the test Redis database."""
     app = create_app({"database_url": db_url, "cache_url": redis_url})
     return app.server.test_client()
 
 
-def test_reads_are_cached_in_redis(client, rclient: redis.Redis,  # noqa: ANN001
+def test_reads_are_cached_in_redis(client, rclient: redis.Redis, prefix: str,  # noqa: ANN001
                                    engine: Engine) -> None:
     seed_batch(engine, 1)
     first = client.get(f"/api/v1/regions/{CITY}/metrics")
@@ -46,12 +53,12 @@ def test_reads_are_cached_in_redis(client, rclient: redis.Redis,  # noqa: ANN001
     assert body["metrics"]["placements.year"] == 1234
     assert [c["code"] for c in body["children"]] == ["340102000000", SHUSHAN]
 
-    keys = {k.decode() for k in rclient.keys("dashboard:*")}
-    assert f"dashboard:rv:1:{CITY}" in keys
+    keys = {k.decode() for k in rclient.keys(f"{prefix}*")}
+    assert f"{prefix}rv:1:{CITY}" in keys
     # The encoded response body is cached as well, keyed by view, batch and code.
-    body_keys = [k for k in keys if k.startswith(f"dashboard:api:m:1:{CITY}:")]
+    body_keys = [k for k in keys if k.startswith(f"{prefix}api:m:1:{CITY}:")]
     assert len(body_keys) == 1
-    assert rclient.ttl(f"dashboard:rv:1:{CITY}") > 3000  # CACHE_DEFAULT_TIMEOUT 3600
+    assert rclient.ttl(f"{prefix}rv:1:{CITY}") > 3000  # CACHE_DEFAULT_TIMEOUT 3600
 
     # The region endpoint is served from the same cached view.
     region = client.get(f"/api/v1/regions/{CITY}").get_json()
@@ -69,26 +76,26 @@ def test_reads_are_cached_in_redis(client, rclient: redis.Redis,  # noqa: ANN001
     assert again.get_json() == body
 
     # Deleting the keys makes the next read go to the database again.
-    rclient.delete(f"dashboard:rv:1:{CITY}", *body_keys)
+    rclient.delete(f"{prefix}rv:1:{CITY}", *body_keys)
     assert client.get(f"/api/v1/regions/{CITY}/metrics").get_json()["metrics"][
         "placements.year"] == 1
 
 
-def test_search_index_and_new_batch_in_redis(client, rclient: redis.Redis,  # noqa: ANN001
+def test_search_index_and_new_batch_in_redis(client, rclient: redis.Redis, prefix: str,  # noqa: ANN001
                                              engine: Engine) -> None:
     seed_batch(engine, 1)
     found = client.get("/api/v1/regions?q=三里庵").get_json()
     assert found["results"] == [{"code": TOWNSHIP, "name": "三里庵街道", "level": "township",
                                  "parent_code": SHUSHAN}]
-    assert rclient.exists("dashboard:ri:1") == 1
+    assert rclient.exists(f"{prefix}ri:1") == 1
 
     seed_batch(engine, 2, scale=2)
     resp = client.get(f"/api/v1/regions/{CITY}/metrics")
     assert resp.headers["X-Snapshot-Batch"] == "2"
     assert resp.get_json()["metrics"]["placements.year"] == 2468
-    assert rclient.exists(f"dashboard:rv:2:{CITY}") == 1
+    assert rclient.exists(f"{prefix}rv:2:{CITY}") == 1
     client.get("/api/v1/regions?q=三里庵")
-    assert rclient.exists("dashboard:ri:2") == 1
+    assert rclient.exists(f"{prefix}ri:2") == 1
 
 
 def test_etag_304_with_redis_cache(client, engine: Engine) -> None:  # noqa: ANN001
