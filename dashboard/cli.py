@@ -73,12 +73,8 @@ def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     engine = _engine(settings)
     results = demo.load_demo(engine, root=args.root, scale=args.scale, seed=args.seed,
-                             tz=settings.timezone, progress=None)
-    worst = 0
-    for r in results:
-        print(f"{r.kind}: 导入 {r.imported} / 读取 {r.read}, 拒绝 {r.rejected}")
-        worst = max(worst, r.exit_code)
-    return worst
+                             tz=settings.timezone, progress=None, log=print)
+    return max((r.exit_code for r in results), default=0)
 
 
 def cmd_refresh(args: argparse.Namespace, settings: Settings) -> int:
@@ -123,17 +119,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """The demo: database, demo data if empty, one refresh, scheduler, server."""
-    from queries.refresh import refresh
-
     from queries import demo
     from queries.models import Region
+    from queries.refresh import refresh
 
     engine = _engine(settings)
     with engine.connect() as conn:
         empty = conn.execute(select(func.count()).select_from(Region)).scalar_one() == 0
     if empty:
         print("首次运行：正在生成并导入演示数据 (loading demo data)…")
-        demo.load_demo(engine, root=settings.root_region, tz=settings.timezone)
+        demo.load_demo(engine, root=settings.root_region, tz=settings.timezone, log=print)
     outcome = refresh(engine, tz=settings.timezone)
     print(f"刷新 (refresh): {outcome.status}, {outcome.rows} 个区域")
     return _serve(settings, args.host, args.port, True)
