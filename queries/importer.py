@@ -986,6 +986,8 @@ class _Importer:
 
     # -------------------------------------------------------------- helpers
     def _key(self, canon: dict[str, Any]) -> str | None:
+        if self.kind != "targets":
+            return canon.get(ID_COLUMNS[self.kind][0])
         parts = [canon.get(c) for c in ID_COLUMNS[self.kind]]
         if any(p is None for p in parts):
             return None
@@ -1020,7 +1022,9 @@ class _Importer:
         keys: list[str | None] = [None] * len(chunk)
         required = REQUIRED[self.kind]
         for i, (_, canon) in enumerate(chunk):
-            keys[i] = self._key(canon)
+            key = self._key(canon)
+            # Over-long ids fail validation anyway; keep them out of the VARCHAR(400) table.
+            keys[i] = key if key is None or len(key) <= 300 else None
             missing = [c for c in required if canon.get(c) is None]
             if missing:
                 reasons[i] = "缺少必填字段 (missing required field): " + ", ".join(missing)
@@ -1151,11 +1155,11 @@ class _Importer:
         k = self.kind
         if k == "placements":
             row_m, at = m
-            d = row_m.model_dump()
+            d = dict(row_m.__dict__)
             d["placed_at"] = at
             d["placed_on"] = at.date()
             return d
-        d = m.model_dump()
+        d = dict(m.__dict__)  # the validated fields; much cheaper than model_dump()
         if k == "persons":
             idn = d.pop("id_number")
             d["id_hash"] = hash_id_number(idn, self.salt) if idn else None  # type: ignore[arg-type]

@@ -13,6 +13,37 @@ def _table(table: Any) -> Table:
     return table if isinstance(table, Table) else table.__table__
 
 
+def _fast_execute(
+    conn: Connection, stmt: Any, tbl: Table, cols: list[str], rows: Sequence[dict[str, Any]]
+) -> bool:
+    """Compile once and hand plain parameters to the driver's executemany.
+
+    SQLAlchemy's per-row parameter processing dominated 100k-row imports; doing the same
+    type conversion (the columns' own bind processors) in one tight loop is several times
+    faster. Returns False when the shape is unusual, so the caller takes the normal path.
+    """
+    if set(cols) != set(tbl.c.keys()):
+        return False
+    dialect = conn.dialect
+    compiled = stmt.compile(dialect=dialect, column_keys=cols)
+    procs = {c: tbl.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in cols}
+    if dialect.positional:
+        order = list(compiled.positiontup or ())
+        if set(order) != set(cols) or len(order) != len(cols):
+            return False
+        steps = [(n, procs[n]) for n in order]
+        params: list[Any] = [
+            tuple(p(r[n]) if p else r[n] for n, p in steps) for r in rows
+        ]
+    elif dialect.paramstyle in ("pyformat", "named"):
+        steps = [(n, procs[n]) for n in cols]
+        params = [{n: (p(r[n]) if p else r[n]) for n, p in steps} for r in rows]
+    else:
+        return False
+    conn.exec_driver_sql(compiled.string, params)
+    return True
+
+
 def upsert(conn: Connection, table: Any, rows: Sequence[dict[str, Any]]) -> int:
     """Insert rows, replacing existing ones by primary key; returns the number of rows sent.
 
@@ -37,7 +68,8 @@ def upsert(conn: Connection, table: Any, rows: Sequence[dict[str, Any]]) -> int:
             )
         else:
             stmt = stmt.on_conflict_do_nothing(index_elements=pk)
-        conn.execute(stmt, list(rows))
+        if not _fast_execute(conn, stmt, tbl, cols, rows):
+            conn.execute(stmt, list(rows))
     elif name in ("mysql", "mariadb"):
         from sqlalchemy.dialects.mysql import insert as m_insert
 
