@@ -45,7 +45,7 @@ from queries.models import (
     Target,
     Vacancy,
 )
-from queries.upsert import upsert
+from queries.upsert import pg_copy_rows, upsert
 from queries.validation import (
     credit_code_error,
     get_or_create_salt,
@@ -1076,6 +1076,10 @@ class _Importer:
 
     def _remember(self, keys: list[str]) -> None:
         """Record ids as seen; driver-level executemany skips per-row SQLAlchemy work."""
+        if self.conn.dialect.name == "postgresql" and pg_copy_rows(
+            self.conn, _SEEN_TABLE, ["k"], ((k,) for k in keys)
+        ):
+            return
         style = self.conn.dialect.paramstyle
         ph = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(style)
         if ph is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table, and_, delete, insert, tuple_
@@ -44,6 +44,49 @@ def _fast_execute(
     return True
 
 
+def pg_copy_rows(conn: Connection, table_sql: str, cols: list[str], rows: Iterable[tuple]) -> bool:
+    """COPY tuples into a PostgreSQL table through psycopg 3; False if not available."""
+    driver = getattr(conn.connection, "driver_connection", None)
+    if driver is None or not hasattr(driver, "cursor") or conn.dialect.driver != "psycopg":
+        return False
+    q = conn.dialect.identifier_preparer.quote
+    with driver.cursor() as cur:
+        with cur.copy(f"COPY {table_sql} ({', '.join(q(c) for c in cols)}) FROM STDIN") as cp:
+            for r in rows:
+                cp.write_row(r)
+    return True
+
+
+def _pg_copy_upsert(
+    conn: Connection, tbl: Table, cols: list[str], pk: list[str], non_pk: list[str],
+    rows: Sequence[dict[str, Any]],
+) -> bool:
+    """COPY into a temp staging table, then one INSERT … SELECT … ON CONFLICT.
+
+    COPY is PostgreSQL's bulk path; it is several times faster than row-by-row
+    executemany, and the final statement keeps the upsert semantics in one step.
+    """
+    if conn.dialect.driver != "psycopg":
+        return False
+    prep = conn.dialect.identifier_preparer
+    target = prep.format_table(tbl)
+    stage = prep.quote(f"_stage_{tbl.name}")
+    collist = ", ".join(prep.quote(c) for c in cols)
+    # ON COMMIT DROP: the staging table never outlives the import's transaction.
+    conn.exec_driver_sql(
+        f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {target}) ON COMMIT DROP"
+    )
+    conn.exec_driver_sql(f"TRUNCATE {stage}")
+    if not pg_copy_rows(conn, stage, cols, (tuple(r[c] for c in cols) for r in rows)):
+        return False
+    sets = ", ".join(f"{prep.quote(c)} = EXCLUDED.{prep.quote(c)}" for c in non_pk)
+    conn.exec_driver_sql(
+        f"INSERT INTO {target} ({collist}) SELECT {collist} FROM {stage} "
+        f"ON CONFLICT ({', '.join(prep.quote(c) for c in pk)}) DO UPDATE SET {sets}"
+    )
+    return True
+
+
 def upsert(conn: Connection, table: Any, rows: Sequence[dict[str, Any]]) -> int:
     """Insert rows, replacing existing ones by primary key; returns the number of rows sent.
 
@@ -56,6 +99,8 @@ def upsert(conn: Connection, table: Any, rows: Sequence[dict[str, Any]]) -> int:
     cols = list(rows[0].keys())
     non_pk = [c for c in cols if c not in pk]
     name = conn.dialect.name
+    if name == "postgresql" and non_pk and _pg_copy_upsert(conn, tbl, cols, pk, non_pk, rows):
+        return len(rows)
     if name in ("sqlite", "postgresql"):
         if name == "sqlite":
             from sqlalchemy.dialects.sqlite import insert as d_insert
