@@ -39,6 +39,7 @@ from queries.models import (
     Assistance,
     Employer,
     Household,
+    Meta,
     Person,
     Placement,
     Region,
@@ -1199,6 +1200,11 @@ def _run(
     """Validate and upsert everything in one transaction, counting into `counts`."""
     salt = get_or_create_salt(engine) if kind == "persons" else None
     with engine.connect() as conn, conn.begin():
+        if conn.dialect.name == "sqlite":
+            # Take SQLite's write lock first (waiting on busy_timeout if needed): a WAL read
+            # snapshot taken before our first write could not be upgraded later if another
+            # process committed meanwhile ("database is locked" mid-import).
+            upsert(conn, Meta, [{"key": "last_import", "value": f"{kind} {dt.datetime.now()}"}])
         imp = _Importer(conn, kind, tz, salt)
         for chunk in _chunks(raws, chunk_size):
             counts["read"] += len(chunk)

@@ -66,7 +66,8 @@ def _pg_copy_upsert(
     COPY is PostgreSQL's bulk path; it is several times faster than row-by-row
     executemany, and the final statement keeps the upsert semantics in one step.
     """
-    if conn.dialect.driver != "psycopg":
+    # LIKE copies NOT NULL constraints: a partial column set could not be staged.
+    if conn.dialect.driver != "psycopg" or set(cols) != set(tbl.c.keys()):
         return False
     prep = conn.dialect.identifier_preparer
     target = prep.format_table(tbl)

@@ -353,3 +353,25 @@ def test_progress_line(engine: Engine, tmp_path: Path, capsys: pytest.CaptureFix
     assert r.imported == 6000
     err = capsys.readouterr().err
     assert "已读取 5000 行" in err and "已读取 6000 行" in err
+
+
+def test_upsert_function(engine: Engine) -> None:
+    from queries.upsert import upsert
+
+    rows = [{"region_code": "340100000000", "metric": "placements.year", "year": 2024,
+             "target": 10.0},
+            {"region_code": "340100000000", "metric": "placements.year", "year": 2025,
+             "target": 20.0}]
+    with engine.begin() as conn:
+        assert upsert(conn, Target, rows) == 2
+        assert upsert(conn, Target, []) == 0
+    with engine.begin() as conn:
+        upsert(conn, Target.__table__, [dict(rows[1], target=25.0)])
+        # A partial column set (not every column) takes the portable path.
+        upsert(conn, Region, [{"code": "340000000000", "name": "安徽", "level": "province"}])
+        upsert(conn, Region, [{"code": "340000000000", "name": "安徽省", "level": "province"}])
+    with engine.connect() as conn:
+        got = conn.execute(select(Target.year, Target.target).order_by(Target.year)).all()
+        names = conn.execute(select(Region.name)).scalars().all()
+    assert [tuple(g) for g in got] == [(2024, 10.0), (2025, 25.0)]
+    assert names == ["安徽省"]
