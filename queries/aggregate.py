@@ -10,7 +10,10 @@ parts, so every level is exact.
 from __future__ import annotations
 
 import datetime as dt
+import gc
+import logging
 import math
+import time
 from collections import defaultdict
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -40,6 +43,8 @@ from queries.models import (
     Target,
     Vacancy,
 )
+
+log = logging.getLogger(__name__)
 
 LATEST_PLACEMENTS = 20
 NEWEST_VACANCIES = 20
@@ -83,7 +88,8 @@ def _csum(cond: Any, value: Any = 1) -> Any:
 
 def _frame(conn: Any, stmt: Any) -> pd.DataFrame:
     result = conn.execute(stmt)
-    return pd.DataFrame(result.all(), columns=list(result.keys()))
+    # Plain tuples: pandas probing Row objects for array protocols is very slow.
+    return pd.DataFrame([tuple(r) for r in result], columns=list(result.keys()))
 
 
 # ---------------------------------------------------------------- region tree
@@ -388,6 +394,7 @@ def _circle(
     vlat = vac["lat"].to_numpy(float)
     vlon = vac["lon"].to_numpy(float)
     vrec = vac["rec"].to_numpy()
+    vid = vac["vacancy_id"].to_numpy()
     vi, vj = _grid_cells(vlat, vlon)
     cells: dict[tuple[int, int], np.ndarray] = {}
     order = np.lexsort((vj, vi))
@@ -432,9 +439,10 @@ def _circle(
             code = ccode[row]
             covered[code] = True
             # Nearest first; vacancy id breaks distance ties for a stable order.
-            best = sorted(hit.tolist(), key=lambda h: (dist[r, h], vac["vacancy_id"].iat[cidx[h]]))
-            nearby[code] = [(int(vrec[cidx[h]]), float(dist[r, h])) for h in best[
-                :NEARBY_VACANCIES]]
+            dh = dist[r, hit]
+            best = hit[np.lexsort((vid[cidx[hit]], dh))][:NEARBY_VACANCIES]
+            nearby[code] = list(zip(vrec[cidx[best]].tolist(), dist[r, best].tolist(),
+                                    strict=True))
     return covered, nearby
 
 
@@ -535,9 +543,22 @@ def _industry_list(counts: dict[str, int]) -> list[dict[str, Any]]:
     return top
 
 
+class _Clock:
+    """Stage timings, logged at debug level (how long each part of a refresh takes)."""
+
+    def __init__(self) -> None:
+        self.t = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        log.debug("compute_snapshot %s: %.2f s", stage, now - self.t)
+        self.t = now
+
+
 def compute_snapshot(engine: Engine, as_of: dt.datetime, tz: str) -> dict[str, dict]:
     """Every SPEC §3 metric, series, target and panel list of every loaded region at as_of."""
     w = Windows(as_of, tz)
+    clock = _Clock()
     with engine.connect() as conn:
         regions = _frame(conn, select(
             Region.code, Region.name, Region.level, Region.parent_code, Region.lat, Region.lon
@@ -555,6 +576,7 @@ def compute_snapshot(engine: Engine, as_of: dt.datetime, tz: str) -> dict[str, d
         targets = _frame(conn, select(Target.region_code, Target.metric, Target.target).where(
             Target.year == w.today.year
         ))
+    clock.lap("sql")
     chains, membership = _region_tree(regions)
     names = dict(zip(regions["code"], regions["name"], strict=True))
     levels = dict(zip(regions["code"], regions["level"], strict=True))
@@ -571,6 +593,7 @@ def compute_snapshot(engine: Engine, as_of: dt.datetime, tz: str) -> dict[str, d
         "circle_covered": [int(covered[c]) for c in comms["code"]],
     }, index=pd.Index(comms["code"].to_numpy(), name="code"))
 
+    clock.lap("circle")
     parts = pd.concat(
         [pl, within, persons, assist, house, _vacancy_parts(vac), circle], axis=1
     )
@@ -579,6 +602,29 @@ def compute_snapshot(engine: Engine, as_of: dt.datetime, tz: str) -> dict[str, d
     parts = parts[parts.index.isin(names)]
     rolled = _rollup(parts, membership).reindex(regions["code"]).fillna(0).astype("int64")
 
+    clock.lap("rollup")
+    # Building ~10^6 small dicts below: pause the cyclic GC, which would otherwise rescan
+    # the growing heap many times over (refcounting still frees everything).
+    gc_was_on = gc.isenabled()
+    gc.disable()
+    try:
+        return _assemble(
+            w, tz, clock, regions, chains, names, levels, parents, rolled, membership,
+            latest, open_vac, vac_records, nearby, targets,
+        )
+    finally:
+        if gc_was_on:
+            gc.enable()
+
+
+def _assemble(
+    w: Windows, tz: str, clock: _Clock, regions: pd.DataFrame, chains: dict[str, list[str]],
+    names: dict[str, str], levels: dict[str, str], parents: dict[str, str | None],
+    rolled: pd.DataFrame, membership: pd.DataFrame, latest: pd.DataFrame,
+    open_vac: pd.DataFrame, vac_records: list[dict[str, Any]],
+    nearby: dict[str, list[tuple[int, float]]], targets: pd.DataFrame,
+) -> dict[str, dict]:
+    """The per-region snapshot dicts: metrics, series, targets and panel lists."""
     # Panel lists.
     if not latest.empty:
         latest = latest.sort_values(["placed_at", "placement_id"], ascending=False, kind="stable")
@@ -595,11 +641,10 @@ def compute_snapshot(engine: Engine, as_of: dt.datetime, tz: str) -> dict[str, d
     industries = _headcount_lists(open_vac, membership, "industry_k")
     bands = _headcount_lists(open_vac, membership, "band")
 
-    def vac_item(rec: int) -> dict[str, Any]:
-        item = dict(vac_records[rec])
+    for item in vac_records:
         item["community_name"] = names.get(item.pop("community_code"))
-        return item
 
+    clock.lap("lists")
     zone = ZoneInfo(tz)
     targets_by_region: dict[str, dict[str, float]] = defaultdict(dict)
     for code, metric, target in zip(
@@ -609,12 +654,21 @@ def compute_snapshot(engine: Engine, as_of: dt.datetime, tz: str) -> dict[str, d
         if metric in METRIC_KEYS:
             targets_by_region[code][metric] = float(target)
 
-    latest_rows = latest.to_dict("records") if not latest.empty else []
+    # One dict per listed placement, shared by every region whose list shows it.
+    latest_items = [
+        {"placed_at": _local_iso(at, zone), "community_code": c,
+         "community_name": names.get(c), "form": f}
+        for at, c, f in zip(
+            latest.get("placed_at", []), latest.get("code", []), latest.get("form", []),
+            strict=True,
+        )
+    ]
     open_rows = open_vac["rec"].tolist() if not open_vac.empty else []
     out: dict[str, dict] = {}
-    part_rows = rolled.to_dict("index")
+    part_cols = list(rolled.columns)
+    part_rows = dict(zip(rolled.index.tolist(), rolled.to_numpy().tolist(), strict=True))
     for code in regions["code"]:
-        p = {k: int(v) for k, v in part_rows[code].items()}
+        p = dict(zip(part_cols, part_rows[code], strict=True))
         metrics = _metrics_of(p)
         series = {label: p[f"pl_m{i}"] for i, (label, _, _) in enumerate(w.months)}
         tg = {}
@@ -623,16 +677,8 @@ def compute_snapshot(engine: Engine, as_of: dt.datetime, tz: str) -> dict[str, d
             done = None if value is None or target == 0 else round(value / target, 4)
             tg[metric] = {"target": target, "completion": done}
         lists: dict[str, Any] = {
-            "latest_placements": [
-                {
-                    "placed_at": _local_iso(latest_rows[i]["placed_at"], zone),
-                    "community_code": latest_rows[i]["code"],
-                    "community_name": names.get(latest_rows[i]["code"]),
-                    "form": latest_rows[i]["form"],
-                }
-                for i in latest_pos.get(code, [])
-            ],
-            "newest_vacancies": [vac_item(open_rows[i]) for i in newest_pos.get(code, [])],
+            "latest_placements": [latest_items[i] for i in latest_pos.get(code, [])],
+            "newest_vacancies": [vac_records[open_rows[i]] for i in newest_pos.get(code, [])],
             "by_industry": _industry_list(industries.get(code, {})),
             "salary_bands": [
                 {"band": b, "headcount": bands.get(code, {}).get(b, 0)} for b in SALARY_BANDS
@@ -640,7 +686,8 @@ def compute_snapshot(engine: Engine, as_of: dt.datetime, tz: str) -> dict[str, d
         }
         if levels[code] == "community":
             lists["nearby_vacancies"] = [
-                {**vac_item(rec), "distance_km": round(d, 2)} for rec, d in nearby.get(code, [])
+                {**vac_records[rec], "distance_km": round(d, 2)}
+                for rec, d in nearby.get(code, [])
             ]
         chain = chains[code]
         out[code] = {
@@ -656,6 +703,7 @@ def compute_snapshot(engine: Engine, as_of: dt.datetime, tz: str) -> dict[str, d
             "targets": tg,
             "lists": lists,
         }
+    clock.lap("regions")
     return out
 
 
