@@ -33,7 +33,7 @@
   };
 
   var S = {
-    deck: null, mode: null, lang: 'zh', seq: [], idx: 0, shownAt: 0, paused: false,
+    deck: null, mode: null, lang: 'zh', seq: [], idx: 0, shownAt: 0, stepAt: 0, paused: false,
     pausedElapsed: 0, dwell: 20000, poll: 30000, lastPoll: 0, polling: false,
     online: true, snapStale: false, batch: '', computed: '', region: null,
     reloadAt: '03:30', loadedAt: Date.now(), lastOk: Date.now(), clockSec: -1, tz: ''
@@ -92,8 +92,17 @@
     Array.prototype.forEach.call(dots, function (el) {
       el.classList.toggle('is-active', el.getAttribute('data-for') === step.panel);
     });
-    S.shownAt = Date.now();
+    S.stepAt = Date.now();
+    S.shownAt = 0;  // the dwell starts once the panel shows this region's data
     S.pausedElapsed = 0;
+  }
+
+  function panelReady(step) {
+    var el = S.deck.querySelector('[data-panel="' + step.panel + '"]');
+    if (!el) return true;
+    var asOf = el.querySelector('.as-of');
+    return (!step.region || el.getAttribute('data-region') === step.region) &&
+      !!asOf && asOf.textContent.length > 0;
   }
 
   function step(delta) {
@@ -210,7 +219,9 @@
     var t = now.getTime();
     if (S.mode === 'wall') {
       clock(now);
-      var elapsed = S.paused ? S.pausedElapsed : t - S.shownAt;
+      if (!S.shownAt && S.seq.length &&
+          (panelReady(S.seq[S.idx]) || t - S.stepAt > 10000)) S.shownAt = t;
+      var elapsed = S.paused ? S.pausedElapsed : (S.shownAt ? t - S.shownAt : 0);
       var fill = document.getElementById('progress-fill');
       if (fill) fill.style.transform = 'scaleX(' + Math.min(1, elapsed / S.dwell).toFixed(4) + ')';
       if (!S.paused && elapsed >= S.dwell) step(1);
@@ -227,7 +238,7 @@
       step(-1); ev.preventDefault();
     } else if (ev.key === ' ' || ev.code === 'Space') {
       if (S.paused) { S.paused = false; S.shownAt = Date.now() - S.pausedElapsed; }
-      else { S.paused = true; S.pausedElapsed = Date.now() - S.shownAt; }
+      else { S.paused = true; S.pausedElapsed = S.shownAt ? Date.now() - S.shownAt : 0; }
       document.documentElement.classList.toggle('is-paused', S.paused);
       ev.preventDefault();
     }

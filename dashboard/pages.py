@@ -107,13 +107,14 @@ def register(app: dash.Dash) -> None:
     """Attach page routes, the app layout and the callbacks of every panel."""
     server = app.server
 
-    @server.route("/")
-    def _root():  # noqa: ANN202
-        return redirect(f"/wall/{get_runtime().settings.root_region}")
-
     @server.before_request
     def _check_page():  # noqa: ANN202
-        # Dash serves its index for any path; answer unknown regions/panels with 404 first.
+        # Dash owns "/" and serves its index for any path: redirect the root and answer
+        # unknown regions/panels with 404 before Dash sees them.
+        if request.path == "/":
+            query = request.query_string.decode()
+            return redirect(f"/wall/{get_runtime().settings.root_region}"
+                            + (f"?{query}" if query else ""))
         kind, code, panel = parse_route(request.path)
         if kind == "unknown":
             if request.path.startswith(("/wall", "/region", "/embed")):
@@ -329,10 +330,10 @@ def region_chrome(target: dict[str, Any], view: dict[str, Any]) -> tuple:
                 href = f"/region/{step['code']}?" + urlencode(_keep({"panel": panel}, view))
                 crumbs.append(dcc.Link(step["name"], href=href, className="crumb"))
     tabs = [
-        dcc.Link(t(f"panel.{pid}", lang),
-                 href=f"/region/{code}?" + urlencode(_keep({"panel": pid}, view)),
-                 className="tab is-active" if pid == panel else "tab",
-                 **{"data-tab": pid})
+        html.Span(dcc.Link(t(f"panel.{pid}", lang),
+                           href=f"/region/{code}?" + urlencode(_keep({"panel": pid}, view)),
+                           className="tab is-active" if pid == panel else "tab"),
+                  **{"data-tab": pid})
         for pid in PANEL_IDS
     ]
     wall_q = "?" + urlencode(_keep({"panels": panel}, view))

@@ -111,8 +111,11 @@ def ranking(
         name: Any = r["name"]
         if ctx["mode"] == "region" and r.get("code"):
             panel = ctx.get("panel") or "overview"
-            name = dcc.Link(r["name"], href=f"/region/{r['code']}?panel={panel}{ctx['qs']}",
-                            className="drill", **{"data-code": r["code"]})
+            # dcc.Link takes no data-* attributes: the wrapper carries the code.
+            name = html.Span(
+                dcc.Link(r["name"], href=f"/region/{r['code']}?panel={panel}{ctx['qs']}",
+                         className="drill"),
+                **{"data-code": r["code"]})
         items.append(
             html.Li(
                 [
