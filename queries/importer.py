@@ -57,6 +57,7 @@ from queries.validation import (
 log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 5000
+UTF8_BLOCK = 1 << 18  # bytes per step of the UTF-8 pre-scan: bounds its memory
 PROGRESS_MIN_ROWS = 5000  # below this a progress line is only noise
 LAT_RANGE = (3.8, 53.6)  # China's extent, degrees
 LON_RANGE = (73.5, 135.1)
@@ -711,7 +712,7 @@ def _check_utf8(path: Path) -> None:
     line = 1
     with open(path, "rb") as fh:
         while True:
-            block = fh.read(1 << 20)
+            block = fh.read(UTF8_BLOCK)
             final = not block
             try:
                 dec.decode(block, final=final)

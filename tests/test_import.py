@@ -375,3 +375,23 @@ def test_upsert_function(engine: Engine) -> None:
         names = conn.execute(select(Region.name)).scalars().all()
     assert [tuple(g) for g in got] == [(2024, 10.0), (2025, 25.0)]
     assert names == ["安徽省"]
+
+
+@pytest.mark.slow
+def test_memory_does_not_grow_with_file_size(engine: Engine, tmp_path: Path) -> None:
+    import tracemalloc
+
+    load_all(engine, tmp_path, "csv")
+    peaks = []
+    for n in (10_000, 50_000):  # both files are larger than the UTF-8 pre-scan block
+        rows = [{"household_id": f"m{n}_{i}", "community_code": "340102001001",
+                 "zero_identified_on": "2024-01-01"} for i in range(n)]
+        p = write_file(tmp_path / f"mem{n}.csv", rows, COLUMNS["households"])
+        del rows
+        tracemalloc.start()
+        r = import_file(engine, "households", p, chunk_size=500, progress=False)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        assert r.imported == n
+    # Five times the rows, about the same peak (chunks of 500): allow 50 % noise, not 5x.
+    assert peaks[1] < peaks[0] * 1.5, peaks
