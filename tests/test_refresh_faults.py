@@ -264,3 +264,29 @@ def test_pruning_keeps_n_batches(engine) -> None:  # noqa: ANN001
     prune(engine, keep_batches=2, keep_runs=3)
     assert [r.id for r in runs(engine)] == [o.batch_id for o in outs[2:]]
     assert latest_batch(engine).id == outs[4].batch_id
+
+
+def test_scheduler_registers_one_guarded_job(engine) -> None:  # noqa: ANN001
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from queries.settings import Settings
+    from scheduler import refresh_job, register_jobs
+
+    load(engine)
+    sched = BackgroundScheduler(timezone=TZ)
+    settings = Settings(database_url=str(engine.url), refresh_seconds=120, timezone=TZ)
+    sched.start(paused=True)  # a running job store, but no job fires during the test
+    try:
+        used = register_jobs(sched, settings, engine=engine)
+        register_jobs(sched, settings, engine=engine)  # replace_existing: still one job
+        jobs = sched.get_jobs()
+    finally:
+        sched.shutdown(wait=False)
+    assert [j.id for j in jobs] == ["refresh"]
+    job = jobs[0]
+    assert job.max_instances == 1 and job.coalesce is True
+    assert job.trigger.interval == dt.timedelta(seconds=120)
+    assert used is engine and job.args == (engine, TZ)
+    # The job function publishes a batch and reports the outcome without raising.
+    out = refresh_job(engine, TZ)
+    assert out.status == "ok" and latest_batch(engine).id == out.batch_id
