@@ -229,6 +229,23 @@ def refresh(
     _chunk_rows: int = CHUNK_ROWS,
 ) -> RefreshOutcome:
     """Compute and publish one snapshot batch; failures are recorded and returned."""
+    try:
+        return _refresh(engine, as_of, tz, keep_batches, lock_wait, _fail_after, _chunk_rows)
+    except Exception as err:  # noqa: BLE001 - e.g. the database is unreachable: nothing to mark
+        log.exception("refresh could not run")
+        now = utcnow()
+        return RefreshOutcome(None, "failed", 0, f"{type(err).__name__}: {err}", now, now)
+
+
+def _refresh(
+    engine: Engine,
+    as_of: dt.datetime | None,
+    tz: str,
+    keep_batches: int,
+    lock_wait: float,
+    _fail_after: Callable[[int], None] | None,
+    _chunk_rows: int,
+) -> RefreshOutcome:
     started = utcnow()
     holder = new_holder()
     if not acquire(engine, holder, wait_seconds=lock_wait):

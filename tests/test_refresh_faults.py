@@ -290,3 +290,12 @@ def test_scheduler_registers_one_guarded_job(engine) -> None:  # noqa: ANN001
     # The job function publishes a batch and reports the outcome without raising.
     out = refresh_job(engine, TZ)
     assert out.status == "ok" and latest_batch(engine).id == out.batch_id
+
+
+def test_unreachable_database_gives_a_failed_outcome() -> None:
+    from queries.db import make_engine
+
+    # Nothing listens on port 1: the refresh reports the failure instead of raising.
+    eng = make_engine("postgresql+psycopg://postgres@127.0.0.1:1/test?connect_timeout=2")
+    out = refresh(eng, as_of=AS_OF, tz=TZ, lock_wait=0)
+    assert out.status == "failed" and out.batch_id is None and out.error
