@@ -247,7 +247,10 @@ def _parse_int(v: Any) -> int | None:
         return None
     if not re.fullmatch(r"[+-]?\d+(\.0*)?", s):
         raise ValueError(f"不是整数 (not an integer): {s[:40]!r}")
-    return int(float(s)) if "." in s else int(s)
+    n = int(float(s)) if "." in s else int(s)
+    if abs(n) > 2_147_483_647:  # INTEGER columns: a bigger value would abort the whole file
+        raise ValueError(f"数值过大 (number too large): {s[:40]!r}")
+    return n
 
 
 def _parse_float(v: Any) -> float | None:
