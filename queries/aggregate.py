@@ -5,6 +5,21 @@ dimensions a metric needs). The per-community "parts" (counts, numerators and
 denominators) are then summed over each region's subtree through a membership frame
 (community -> every ancestor, itself included), and ratios are recomputed from the summed
 parts, so every level is exact.
+
+Per region, compute_snapshot returns {code, name, level, parent_code, path, metrics,
+series, targets, lists}; `path` is [{"code","name","level"}] from the topmost loaded
+ancestor down to the region. `lists` (no personal data):
+- latest_placements: ≤ 20 newest placements with placed_on ≤ date(T):
+  [{"placed_at" (local ISO 8601 with offset), "community_code", "community_name", "form"}]
+- newest_vacancies: ≤ 20 open vacancies by posted_on desc (then vacancy_id desc):
+  [{"vacancy_id","title","employer","headcount","salary_min","salary_max","type",
+  "industry","posted_on","community_name"}]
+- nearby_vacancies (communities only): ≤ 30 open vacancies anywhere within 3 km of the
+  centre, nearest first: the same fields plus "distance_km" (2 decimals)
+- by_industry: open headcount by industry, top 10 by headcount then "其他" (the rest);
+  null industry is "未标明": [{"industry", "headcount"}]
+- salary_bands: open headcount by salary_min band, always all five in this order:
+  [{"band": "<3000" | "3000–4999" | "5000–7999" | "≥8000" | "未标明", "headcount"}]
 """
 
 from __future__ import annotations
