@@ -54,6 +54,8 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         f"{args.kind}: 读取 {result.read} 行, 导入 {result.imported}, 拒绝 {result.rejected} "
         f"(read {result.read}, imported {result.imported}, rejected {result.rejected})"
     )
+    for warning in getattr(result, "warnings", None) or []:
+        print(f"提示 (warning): {warning}", file=sys.stderr)
     if result.error:
         print(f"错误 (error): {result.error}", file=sys.stderr)
     if result.rejects_path and result.rejected:

@@ -189,7 +189,7 @@ class SnapshotRegion(Base):
     parent_code: Mapped[str | None] = mapped_column(String(12))
     name: Mapped[str] = mapped_column(String(100))
     level: Mapped[str] = mapped_column(String(12))
-    path: Mapped[str] = mapped_column(Text)  # JSON [[code, name], ...] root first
+    path: Mapped[str] = mapped_column(Text)  # JSON [{"code","name","level"}, ...] root first
     metrics: Mapped[str] = mapped_column(Text)  # JSON {key: number|null}
     series: Mapped[str] = mapped_column(Text)  # JSON {"placements.monthly": {...}}
     targets: Mapped[str] = mapped_column(Text)  # JSON {key: {"target", "completion"}}
