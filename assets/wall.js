@@ -177,10 +177,11 @@
     S.polling = true;
     S.lastPoll = Date.now();
     var ctl = window.AbortController ? new AbortController() : null;
-    var timer = setTimeout(function () { if (ctl) ctl.abort(); }, Math.min(S.poll, 10000));
+    var timer = setTimeout(function () { if (ctl) ctl.abort(); }, Math.max(5000, Math.min(S.poll, 15000)));
     fetch('/_wall/state', { cache: 'no-store', signal: ctl ? ctl.signal : undefined })
       .then(function (r) { return r.ok ? r.json() : Promise.reject(new Error('HTTP ' + r.status)); })
       .then(function (js) {
+        S.failures = 0;
         S.online = true;
         S.lastOk = Date.now();
         S.snapStale = !!js.stale;
@@ -192,7 +193,11 @@
           S.computed = js.computed_at;
         }
       })
-      .catch(function () { S.online = false; })
+      .catch(function () {
+        // Two misses in a row: one late answer (a busy tab) is not an outage.
+        S.failures = (S.failures || 0) + 1;
+        if (S.failures >= 2) S.online = false;
+      })
       .then(function () {
         clearTimeout(timer);
         S.polling = false;

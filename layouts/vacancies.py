@@ -63,5 +63,7 @@ def render(p: dict[str, Any], ctx: dict[str, Any]) -> tuple[dict[str, Any], dict
     return {"kpis": kpis, "newest": newest}, {
         "types": hbar(p["types"], ctx, PALETTE[0]),
         "industries": hbar(industries, ctx, PALETTE[2]),
-        "salary": vbar(p["salary_bands"], ctx, PALETTE[1]),
+        # Band labels break after the dash so narrow embeds never overlap them.
+        "salary": vbar([{**b, "label": b["label"].replace("–", "–<br>")}
+                        for b in p["salary_bands"]], ctx, PALETTE[1]),
     }

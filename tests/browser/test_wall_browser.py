@@ -204,6 +204,7 @@ def test_stale_mark_on_outage_and_recovery(app: Any, browser: Any) -> None:
         browser.get(f"{own.base}/wall/{CITY}?poll=2&dwell=2")
         wait_for(lambda: filled(browser, "overview", CITY), 45, "wall filled")
         browser.execute_script("window.__noReload = 42")
+        time.sleep(2.5)
         assert browser.find_elements(By.CSS_SELECTOR, ".stale") == []
         own.stop()
         mark = wait_for(lambda: browser.find_element(By.CSS_SELECTOR, ".stale"), 15, "stale")
