@@ -52,15 +52,22 @@ class ApiError(Exception):
 def authorize(region_code: str | None) -> Response | None:
     """Access check for one region (None: the API as a whole); None means allowed.
 
-    A later issue (tokens, SPEC 4.3) fills this in and returns a 401/403 JSON response
-    (e.g. `error_response(403, "...")`) for a region outside the token's subtree.
+    The token itself (401) and the role (403) are checked by dashboard.access before any
+    handler runs; here the region must also lie in the token's subtree.
     """
+    from dashboard import access
+
+    well_formed = region_code is not None and len(region_code) == 12 and region_code.isdigit()
+    if well_formed and not access.visible(region_code):
+        return error_response(403, "超出令牌的区域范围 (region outside the token's scope)")
     return None
 
 
 def visible(region_code: str) -> bool:
     """Whether a region may appear in search results for the current request."""
-    return True
+    from dashboard import access
+
+    return access.visible(region_code)
 
 
 # ------------------------------------------------------------------ helpers

@@ -59,9 +59,10 @@ def create_app(config: dict[str, Any] | None = None) -> dash.Dash:
     server.extensions["dashboard"] = Runtime(settings=settings, engine=engine)
     Compress(server)
 
-    from dashboard import api, cache, pages
+    from dashboard import access, api, cache, pages
 
     cache.init_cache(server, settings)
+    access.register(server)  # first: its check runs before every other before_request
     api.register(server)
     pages.register(app)
     return app

@@ -20,7 +20,7 @@ from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 from flask import Response, jsonify, redirect, request
 
-from dashboard import cache
+from dashboard import access, cache
 from dashboard.app import get_runtime
 from dashboard.i18n import norm_lang, t
 from dashboard.present import present
@@ -288,6 +288,10 @@ def route(pathname: str | None, search: str | None, view: dict | None) -> tuple:
     }
     view_data = {"kind": kind, "lang": lang, "theme": theme, "shell": shell,
                  "stale_after": 2 * rt.settings.refresh_seconds}
+    if kind == "embed" and q.get("token"):
+        # Cross-site iframes may not send the cookie: callbacks carry the token instead.
+        view_data["tok"] = q["token"]
+    opts["auth_off"] = not rt.settings.auth
     if kind == "wall":
         children = rv[2] if rv else []
         tour = [code]
@@ -321,6 +325,8 @@ def region_chrome(target: dict[str, Any], view: dict[str, Any]) -> tuple:
         from dashboard.present import _path
 
         path = _path(region.get("path")) or [{"code": code, "name": region.get("name")}]
+        # A scoped leader's breadcrumb starts at their own region.
+        path = [step for step in path if access.visible(step["code"])] or path[-1:]
         for i, step in enumerate(path):
             if i:
                 crumbs.append(html.Span("›", className="crumb-sep"))
@@ -347,7 +353,9 @@ def search_options(value: str | None, lang: str) -> list[dict[str, str]]:
         return []
     index = cache.region_index()
     by_code = {r["code"]: r for r in index}
-    hits = [r for r in index if text in str(r["name"]).lower() or str(r["code"]).startswith(text)]
+    hits = [r for r in index
+            if (text in str(r["name"]).lower() or str(r["code"]).startswith(text))
+            and access.visible(r["code"])]
     hits.sort(key=lambda r: (len(str(r["name"])), r["code"]))
     out = []
     for r in hits[:30]:
@@ -389,7 +397,8 @@ def render_panel(module: Any, target: dict | None, view: dict | None) -> list[An
     batch, region, children = rv
     tz = get_runtime().settings.timezone
     p = present(region, children, as_of=batch.as_of_iso(tz), lang=lang,
-                public=kind in ("wall", "embed"))
+                public=access.is_public(kind),
+                small_cell=get_runtime().settings.small_cell)
     ctx = {
         "mode": kind,
         "lang": lang,

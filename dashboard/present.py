@@ -1,7 +1,9 @@
 """Number formatting and the one function that turns snapshot dicts into what panels display.
 
 Every number a page shows goes through `present()` (server side, inside the panel
-callbacks). Small-count suppression for public views will be added here, in `_cell`.
+callbacks). Small-count suppression for public views happens here, in `_metrics` and
+`_cell`, so a suppressed value never reaches the browser (it is not even in the callback
+response: the raw value is replaced before the figure or text is built).
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from typing import Any
 from dashboard.i18n import enum, norm_lang, t
 from queries.domain import (
     ASSISTANCE_KINDS,
+    DERIVED_KEYS,
     KEY_GROUPS,
     METRIC_KEYS,
+    PERSON_COUNT_PREFIXES,
     PLACEMENT_FORMS,
     VACANCY_TYPES,
 )
@@ -138,18 +142,51 @@ def fmt_month(key: str, lang: str = "zh", first: bool = False) -> str:
     return f"{m}月<br>{y}年" if m == 1 or first else f"{m}月"
 
 
-def _cell(key: str, value: Any, lang: str, public: bool, level: str) -> dict[str, Any]:
+SUPPRESS_LEVELS = frozenset(["township", "community"])
+# Ratios and their parts: a ratio is hidden when any part it is derived from is hidden.
+DERIVED_FROM: dict[str, tuple[str, ...]] = {
+    "placements.within_3km_share": ("placements.year",),
+    "supply_demand_ratio": ("jobseekers.active",),
+    "zero_households.avg_days_to_clear.year": ("zero_households.cleared.year",),
+    **{f"key_groups.{g}.placement_rate": (f"key_groups.{g}.registered",
+                                          f"key_groups.{g}.placed.year") for g in KEY_GROUPS},
+}
+
+
+def is_person_count(key: str) -> bool:
+    """Person- and household-level counts (subject to small-count suppression)."""
+    return key.startswith(PERSON_COUNT_PREFIXES) and key not in DERIVED_KEYS
+
+
+def suppressed(value: Any, small_cell: int) -> bool:
+    """True for a count between 1 and small_cell − 1 (shown as "<N" on public views)."""
+    return _is_num(value) and 1 <= value < small_cell
+
+
+def _hidden(small_cell: int, lang: str) -> dict[str, Any]:
+    return {"v": None, "s": f"<{small_cell}", "suppressed": True}
+
+
+def _cell(key: str, value: Any, lang: str, public: bool, level: str,
+          small_cell: int = 3) -> dict[str, Any]:
     """One displayed number: raw value for charts and bars, text for labels."""
-    # Suppression of person-level counts on public views belongs here (later issue).
+    if (public and level in SUPPRESS_LEVELS and is_person_count(key)
+            and suppressed(value, small_cell)):
+        return _hidden(small_cell, lang)
     v = value if _is_num(value) else None
     return {"v": v, "s": fmt_value(key, v, lang)}
 
 
 def _metrics(
-    metrics: dict[str, Any], lang: str, public: bool, level: str
+    metrics: dict[str, Any], lang: str, public: bool, level: str, small_cell: int = 3
 ) -> dict[str, dict[str, Any]]:
     keys = list(METRIC_KEYS) + [k for k in metrics if k not in METRIC_KEYS]
-    return {k: _cell(k, metrics.get(k), lang, public, level) for k in keys}
+    out = {k: _cell(k, metrics.get(k), lang, public, level, small_cell) for k in keys}
+    if public and level in SUPPRESS_LEVELS:
+        for key, parts in DERIVED_FROM.items():
+            if key in out and any(out.get(p, {}).get("suppressed") for p in parts):
+                out[key] = _hidden(small_cell, lang)
+    return out
 
 
 def _path(path: Any) -> list[dict[str, Any]]:
@@ -206,6 +243,7 @@ def present(
     as_of: str | None = None,
     lang: str = "zh",
     public: bool = False,
+    small_cell: int = 3,
 ) -> dict[str, Any] | None:
     """Display-ready values of one region and its children; None when there is no region."""
     if not region:
@@ -213,7 +251,7 @@ def present(
     lang = norm_lang(lang)
     level = region.get("level") or ""
     metrics = region.get("metrics") or {}
-    m = _metrics(metrics, lang, public, level)
+    m = _metrics(metrics, lang, public, level, small_cell)
 
     targets = {}
     for key, tgt in (region.get("targets") or {}).items():
@@ -223,6 +261,8 @@ def present(
         completion = tgt.get("completion")
         if not _is_num(completion) and _is_num(target) and target and _is_num(metrics.get(key)):
             completion = metrics[key] / target
+        if m.get(key, {}).get("suppressed"):
+            completion = None  # a completion rate would reveal the hidden count
         targets[key] = {
             "target": fmt_value(key, target, lang),
             "done": m.get(key, {}).get("s", DASH),
@@ -233,7 +273,7 @@ def present(
     monthly = (region.get("series") or {}).get("placements.monthly") or {}
     series = [
         {"key": k, "label": fmt_month(k, lang, first=i == 0),
-         **_cell("placements.month", monthly[k], lang, public, level)}
+         **_cell("placements.month", monthly[k], lang, public, level, small_cell)}
         for i, k in enumerate(sorted(monthly)[-12:])
     ]
 
@@ -243,7 +283,8 @@ def present(
             "code": child.get("code"),
             "name": child.get("name") or child.get("code"),
             "level": child.get("level"),
-            "m": _metrics(child.get("metrics") or {}, lang, public, child.get("level") or ""),
+            "m": _metrics(child.get("metrics") or {}, lang, public, child.get("level") or "",
+                          small_cell),
         })
 
     lists = region.get("lists") or {}
