@@ -32,6 +32,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "no_data": ("暂无数据", "No data yet"),
     "waiting": ("数据准备中…", "Preparing data…"),
     "paused": ("已暂停", "Paused"),
+    "auth.off": ("演示模式：未启用访问控制", "Demo mode: access control is off"),
     "search": ("搜索地区名称…", "Search region…"),
     "wall": ("大屏", "Wall"),
     "unit.person": ("人", ""),

@@ -58,6 +58,8 @@ def wall_page(opts: dict[str, Any]) -> html.Div:
             html.Footer(className="wall-foot", children=[
                 html.Div(labels, className="dots"),
                 html.Div(t("paused", lang), id="paused", className="paused-mark"),
+                html.Div(t("auth.off", lang) if opts.get("auth_off") else "",
+                         className="auth-off"),
                 html.Div(html.Div(id="progress-fill", className="progress-fill"),
                          className="progress"),
             ]),
