@@ -147,6 +147,47 @@ def _callback_targets(payload: Any) -> tuple[list[str], list[str], str | None]:
     return regions, panels, token
 
 
+# Expected value types of the callback inputs the pages use; anything else is a 400.
+_CALLBACK_TYPES: dict[str, tuple[type, ...]] = {
+    "target": (dict, type(None)),
+    "view": (dict, type(None)),
+    "batch": (int, str, type(None)),
+    "url": (str, type(None)),
+    "search": (str, type(None)),
+}
+_TARGET_FIELDS = {"region": (str, type(None)), "panel": (str, type(None))}
+
+
+def validate_callback(payload: Any) -> str | None:
+    """Why a callback body is malformed (wrong shape or types), or None when it is fine."""
+    if not isinstance(payload, dict):
+        return "callback body must be a JSON object"
+    if not isinstance(payload.get("output", ""), str):
+        return "output must be a string"
+    for key in ("inputs", "state"):
+        part = payload.get(key, [])
+        if not isinstance(part, list):
+            return f"{key} must be a list"
+        for item in part:
+            for one in (item if isinstance(item, list) else [item]):
+                if not isinstance(one, dict) or not isinstance(one.get("property", ""), str):
+                    return "malformed callback input"
+                cid, value = one.get("id"), one.get("value")
+                allowed = _CALLBACK_TYPES.get(cid) if isinstance(cid, str) else None
+                wrong = allowed is not None and not isinstance(value, allowed)
+                if wrong or (cid == "batch" and isinstance(value, bool)):
+                    return f"wrong type for {cid}"
+                if cid == "target" and isinstance(value, dict):
+                    for field, types in _TARGET_FIELDS.items():
+                        if not isinstance(value.get(field), types):
+                            return f"wrong type for target.{field}"
+                    if len(str(value.get("region") or "")) > 40:
+                        return "region code too long"
+                if isinstance(value, str) and len(value) > 4096:
+                    return "value too long"
+    return None
+
+
 def _audit(tok: TokenInfo, route: str, region: str | None) -> None:
     """Record the token's last use, at most every AUDIT_EVERY_SECONDS per token and worker."""
     from dashboard.app import get_runtime
@@ -195,6 +236,12 @@ def register(server: Flask) -> None:
     def _check_access():  # noqa: ANN202, PLR0911
         g.token_info = None
         rt = get_runtime()
+        if request.path == "/_dash-update-component" and request.method == "POST":
+            # Wrong shapes or types from a hand-made request are a 400, never a 500.
+            body = request.get_json(force=True, silent=True, cache=True)
+            problem = validate_callback(body)
+            if problem:
+                return _error(400, f"malformed callback request: {problem}")
         if not rt.settings.auth:
             return None
         path = request.path
