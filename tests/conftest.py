@@ -82,3 +82,22 @@ def redis_url() -> str:
     except Exception as err:  # noqa: BLE001
         _unavailable("Redis", err)
     return REDIS_URL
+
+
+# ---------------------------------------------------------------- personal-data scan
+from tests import pii  # noqa: E402
+
+pii.install()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when any response carried an identity- or mobile-shaped number."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"personal-data scan: {pii.SCANNED['responses']} responses, "
+                            f"{len(pii.FINDINGS)} findings")
+    if pii.FINDINGS:
+        for finding in pii.FINDINGS[:20]:
+            if reporter is not None:
+                reporter.write_line(f"PERSONAL DATA IN RESPONSE: {finding}")
+        session.exitstatus = 1
