@@ -1,0 +1,193 @@
+"""Soak: does the wall's JS heap stay flat over many panel changes? (issue 3)
+
+Serves a demo database with gunicorn, opens /wall/<city>?dwell=<d>&poll=<p> in headless
+Chromium started with `--js-flags=--expose-gc --enable-precise-memory-info`, and reads
+`performance.memory.usedJSHeapSize` after a forced `gc()` once 20 panel changes have happened
+and again after 1,000 (plus a sample every 100), then prints the ratio (target ≤ 1.2).
+A change is a new step of the rotation: `window.__wall.state.stepAt` moves (assets/wall.js
+sets it in show()); the active `[data-panel]` is recorded alongside as a cross-check.
+
+The rotation runs by itself (`--drive timer`, the default; wall.js and the server both clamp
+dwell to ≥ 2 s, so 1,000 changes take about 1,000 × (dwell + up to one 250 ms tick)), or
+`--drive step` calls `window.__wall.step(1)` as soon as the shown panel has its data (the
+same code path as the arrow key, dwell=3600 so the timer never steps) to go faster.
+A refresh runs every `--refresh-every` seconds so that the batch changes during the soak
+and every panel re-renders its figures, as on a real wall.
+
+    python -m bench.soak                       # city, dwell 2, poll 5, 1,000 changes
+    python -m bench.soak --tour children
+    python -m bench.soak --drive step --changes 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import threading
+import time
+from typing import Any
+
+from bench.serve import CITY, FILLED_JS, Gunicorn, chrome, ensure_db, machine, run_refresh, wait_for
+
+STATE_JS = """
+var s = window.__wall && window.__wall.state;
+if (!s) return null;
+var el = document.querySelector('#deck > [data-panel].is-active');
+return [s.stepAt, s.idx, s.shownAt, el ? el.getAttribute('data-panel') : null,
+        el ? el.getAttribute('data-region') : null, s.batch];
+"""
+
+MEMORY_JS = """
+gc(); gc();
+return [performance.memory.usedJSHeapSize, performance.memory.totalJSHeapSize];
+"""
+
+
+def measure(driver: Any) -> dict[str, float]:
+    """JS heap after a forced gc (MB), plus DOM node and listener counts."""
+    driver.execute_script("gc();")
+    time.sleep(0.3)
+    used, total = driver.execute_script(MEMORY_JS)
+    counters = driver.execute_cdp_cmd("Memory.getDOMCounters", {})
+    return {"used_mb": used / 2**20, "total_mb": total / 2**20,
+            "nodes": counters.get("nodes", 0), "listeners": counters.get("jsEventListeners", 0),
+            "documents": counters.get("documents", 0)}
+
+
+def fmt(m: dict[str, float]) -> str:
+    """One line of a memory sample."""
+    return (f"usedJSHeapSize {m['used_mb']:.2f} MB (total {m['total_mb']:.2f} MB), "
+            f"DOM nodes {m['nodes']}, listeners {m['listeners']}, documents {m['documents']}")
+
+
+class Refresher(threading.Thread):
+    """Runs a refresh every `every` seconds until stopped (the scheduler's job, sped up)."""
+
+    def __init__(self, url: str, every: float) -> None:
+        super().__init__(daemon=True)
+        self.url, self.every = url, every
+        self.stop_event = threading.Event()
+        self.done, self.failed = 0, 0
+
+    def run(self) -> None:
+        while not self.stop_event.wait(self.every):
+            try:
+                run_refresh(self.url)
+                self.done += 1
+            except Exception as err:  # noqa: BLE001 - report, keep soaking
+                self.failed += 1
+                print(f"  refresh failed: {err}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the soak and print the heap at 20 and at N changes and their ratio."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--scale", type=float, default=0.05, help="demo scale (1 ≈ 50,000 persons)")
+    p.add_argument("--region", default=CITY)
+    p.add_argument("--dwell", type=float, default=2, help="seconds per panel (wall.js: ≥ 2)")
+    p.add_argument("--poll", type=int, default=5)
+    p.add_argument("--tour", choices=("none", "children"), default="none")
+    p.add_argument("--drive", choices=("timer", "step"), default="timer")
+    p.add_argument("--early", type=int, default=20, help="first measurement after N changes")
+    p.add_argument("--changes", type=int, default=1000)
+    p.add_argument("--sample-every", type=int, default=100)
+    p.add_argument("--refresh-every", type=float, default=120, help="0: never")
+    p.add_argument("--max-minutes", type=float, default=0,
+                   help="stop early (and measure) after this long; 0: no limit")
+    args = p.parse_args(argv)
+
+    url = ensure_db(args.scale)
+    dwell = 3600 if args.drive == "step" else args.dwell
+    path = f"/wall/{args.region}?dwell={dwell:g}&poll={args.poll}"
+    if args.tour == "children":
+        path += "&tour=children"
+    print(f"# bench/soak.py  {dt.datetime.now().isoformat(timespec='seconds')}  {machine()}")
+    print(f"  {path}  drive={args.drive}  scale={args.scale}  "
+          f"refresh every {args.refresh_every:g} s", flush=True)
+
+    server = Gunicorn(url, workers=2)
+    refresher = Refresher(url, args.refresh_every) if args.refresh_every > 0 else None
+    driver = chrome(("--js-flags=--expose-gc", "--enable-precise-memory-info"))
+    severe: list[dict[str, Any]] = []
+    try:
+        driver.get(server.base + path)
+        wait_for(lambda: driver.execute_script(FILLED_JS, "overview", args.region), 60,
+                 "overview filled")
+        if refresher:
+            refresher.start()
+        t0 = time.monotonic()
+        last_step = None
+        changes = 0
+        shown_changes = 0
+        last_shown: tuple[str, str] | None = None
+        regions: set[str] = set()
+        early: dict[str, float] | None = None
+        samples: list[tuple[int, float, dict[str, float]]] = []
+        next_sample = args.sample_every
+        stall_since = time.monotonic()
+        while changes < args.changes:
+            st = driver.execute_script(STATE_JS)
+            now = time.monotonic()
+            if args.max_minutes and now - t0 > 60 * args.max_minutes and early is not None:
+                print(f"  stopping at the {args.max_minutes:g} min limit", flush=True)
+                break
+            if st is None:
+                time.sleep(0.2)
+                continue
+            step_at, _idx, shown_at, panel, region, _batch = st
+            if last_step is not None and step_at != last_step:
+                changes += 1
+                stall_since = now
+            last_step = step_at
+            if panel and (panel, region) != last_shown:
+                if last_shown is not None:
+                    shown_changes += 1
+                last_shown = (panel, region)
+                regions.add(region or "")
+            if now - stall_since > 120:
+                raise RuntimeError(f"no panel change for 120 s at change {changes}: {st}")
+            if early is None and changes >= args.early:
+                early = measure(driver)
+                samples.append((changes, now - t0, early))
+                print(f"  after {changes} changes ({now - t0:.0f} s): {fmt(early)}", flush=True)
+            if changes >= next_sample and changes < args.changes:
+                m = measure(driver)
+                samples.append((changes, now - t0, m))
+                print(f"  after {changes} changes ({now - t0:.0f} s): {fmt(m)}", flush=True)
+                next_sample += args.sample_every
+            severe += [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+            if args.drive == "step" and shown_at:
+                driver.execute_script("window.__wall.step(1);")
+            time.sleep(0.05 if args.drive == "step" else 0.25)
+        elapsed = time.monotonic() - t0
+        final = measure(driver)
+        samples.append((changes, elapsed, final))
+        assert early is not None
+        ratio = final["used_mb"] / early["used_mb"]
+        print(f"  after {changes} changes ({elapsed:.0f} s): {fmt(final)}")
+        print(f"RESULT {path} drive={args.drive}: changes counted {changes} "
+              f"(active panel/region changes seen {shown_changes}, regions {len(regions)}), "
+              f"{elapsed / 60:.1f} min, {elapsed / max(changes, 1):.2f} s per change; "
+              f"heap after {args.early}: {early['used_mb']:.2f} MB, after {changes}: "
+              f"{final['used_mb']:.2f} MB, ratio {ratio:.3f} (target ≤ 1.2) "
+              f"{'OK' if ratio <= 1.2 else 'OVER TARGET'}; DOM nodes {early['nodes']} → "
+              f"{final['nodes']}, listeners {early['listeners']} → {final['listeners']}; "
+              f"refreshes during soak {refresher.done if refresher else 0}"
+              f"{f' (failed {refresher.failed})' if refresher and refresher.failed else ''}; "
+              f"console errors {len(severe)}", flush=True)
+        for e in severe[:5]:
+            print(f"  console: {e.get('message', '')[:300]}")
+        problems = server.problems()
+        print(f"  server log problems: {len(problems)}")
+        for ln in problems[:5]:
+            print(f"    {ln[:300]}")
+    finally:
+        if refresher:
+            refresher.stop_event.set()
+        driver.quit()
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
