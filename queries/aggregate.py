@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import json
 import logging
 import math
 import time
@@ -35,7 +36,21 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, and_, case, exists, func, or_, select, true
+from sqlalchemy import (
+    Date,
+    DateTime,
+    Engine,
+    String,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    or_,
+    select,
+    text,
+    true,
+)
 
 from queries.domain import (
     ASSISTANCE_KINDS,
@@ -206,20 +221,36 @@ def _within_parts(conn: Any, w: Windows, centres: pd.DataFrame) -> pd.DataFrame:
 
 
 def _latest_placements(conn: Any, w: Windows) -> pd.DataFrame:
-    """The newest placements of each community (enough to build any region's top list)."""
-    P = Placement
-    rn = func.row_number().over(
-        partition_by=P.community_code,
-        order_by=(P.placed_at.desc(), P.placement_id.desc()),
-    ).label("rn")
-    inner = (
-        select(P.community_code.label("code"), P.placed_at, P.form, P.placement_id, rn)
-        .where(P.placed_on <= w.today)
-        .subquery()
+    """The newest placements of each region code (enough to build any region's top list).
+
+    One short range of ix_placements_community_at per region code (newest first, LIMIT),
+    instead of ranking every placement ever made: a LATERAL join where the database has
+    one, a correlated IN on SQLite. Placements of codes that are not regions are shown in
+    no list, so they are not read.
+    """
+    P, R = Placement, Region
+    if conn.dialect.name == "sqlite":
+        # "+placed_on": the date filter must not pull the planner onto the placed_on index.
+        stmt = text(
+            "SELECT p.community_code AS code, p.placed_at, p.form, p.placement_id "
+            "FROM regions r JOIN placements p ON p.rowid IN ("
+            " SELECT q.rowid FROM placements q"
+            " WHERE q.community_code = r.code AND +q.placed_on <= :today"
+            " ORDER BY q.placed_at DESC, q.placement_id DESC LIMIT :n)"
+        ).bindparams(
+            bindparam("today", w.today, type_=Date), bindparam("n", LATEST_PLACEMENTS)
+        ).columns(code=String, placed_at=DateTime, form=String, placement_id=String)
+        return _frame(conn, stmt)
+    newest = (
+        select(P.placed_at, P.form, P.placement_id)
+        .where(P.community_code == R.code, P.placed_on <= w.today)
+        .order_by(P.placed_at.desc(), P.placement_id.desc())
+        .limit(LATEST_PLACEMENTS)
+        .lateral()
     )
-    stmt = select(inner.c.code, inner.c.placed_at, inner.c.form, inner.c.placement_id).where(
-        inner.c.rn <= LATEST_PLACEMENTS
-    )
+    stmt = select(
+        R.code.label("code"), newest.c.placed_at, newest.c.form, newest.c.placement_id
+    ).select_from(R).join(newest, true())
     return _frame(conn, stmt)
 
 
@@ -570,10 +601,37 @@ class _Clock:
         self.t = now
 
 
-def compute_snapshot(engine: Engine, as_of: dt.datetime, tz: str) -> dict[str, dict]:
-    """Every SPEC §3 metric, series, target and panel list of every loaded region at as_of."""
+def compute_snapshot(
+    engine: Engine, as_of: dt.datetime, tz: str, *, as_json: bool = False
+) -> dict[str, dict]:
+    """Every SPEC §3 metric, series, target and panel list of every loaded region at as_of.
+
+    With as_json=True the "path", "metrics", "series", "targets" and "lists" values are
+    the JSON texts written to snapshot_regions (compact, ensure_ascii=False); otherwise
+    they are those texts decoded, so both forms always carry the same content.
+    """
     w = Windows(as_of, tz)
     clock = _Clock()
+    # Building many small objects below: pause the cyclic GC, which would otherwise rescan
+    # the growing heap many times over (refcounting still frees everything).
+    gc_was_on = gc.isenabled()
+    gc.disable()
+    try:
+        out = _compute(engine, w, tz, clock)
+    finally:
+        if gc_was_on:
+            gc.enable()
+    if not as_json:
+        for r in out.values():
+            for k in JSON_FIELDS:
+                r[k] = json.loads(r[k])
+    return out
+
+
+JSON_FIELDS: tuple[str, ...] = ("path", "metrics", "series", "targets", "lists")
+
+
+def _compute(engine: Engine, w: Windows, tz: str, clock: _Clock) -> dict[str, dict]:
     with engine.connect() as conn:
         regions = _frame(conn, select(
             Region.code, Region.name, Region.level, Region.parent_code, Region.lat, Region.lon
@@ -618,18 +676,15 @@ def compute_snapshot(engine: Engine, as_of: dt.datetime, tz: str) -> dict[str, d
     rolled = _rollup(parts, membership).reindex(regions["code"]).fillna(0).astype("int64")
 
     clock.lap("rollup")
-    # Building ~10^6 small dicts below: pause the cyclic GC, which would otherwise rescan
-    # the growing heap many times over (refcounting still frees everything).
-    gc_was_on = gc.isenabled()
-    gc.disable()
-    try:
-        return _assemble(
-            w, tz, clock, regions, chains, names, levels, parents, rolled, membership,
-            latest, open_vac, vac_records, nearby, targets,
-        )
-    finally:
-        if gc_was_on:
-            gc.enable()
+    return _assemble(
+        w, tz, clock, regions, chains, names, levels, parents, rolled, membership,
+        latest, open_vac, vac_records, nearby, targets,
+    )
+
+
+def _js(value: object) -> str:
+    """The JSON text of a snapshot column (compact, non-ASCII kept)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _assemble(
@@ -639,7 +694,12 @@ def _assemble(
     open_vac: pd.DataFrame, vac_records: list[dict[str, Any]],
     nearby: dict[str, list[tuple[int, float]]], targets: pd.DataFrame,
 ) -> dict[str, dict]:
-    """The per-region snapshot dicts: metrics, series, targets and panel lists."""
+    """The per-region snapshot rows: metrics, series, targets and panel lists as JSON text.
+
+    Items shared by many regions (a placement, a vacancy, a path step) are serialised
+    once and spliced into each region's list text, which is what the same dicts passed
+    through json.dumps would give.
+    """
     # Panel lists.
     if not latest.empty:
         latest = latest.sort_values(["placed_at", "placement_id"], ascending=False, kind="stable")
@@ -658,6 +718,15 @@ def _assemble(
 
     for item in vac_records:
         item["community_name"] = names.get(item.pop("community_code"))
+    # Only records that some list shows are serialised.
+    open_rows = open_vac["rec"].tolist() if not open_vac.empty else []
+    vac_json: dict[int, str] = {}
+
+    def vj(rec: int) -> str:
+        text = vac_json.get(rec)
+        if text is None:
+            text = vac_json[rec] = _js(vac_records[rec])
+        return text
 
     clock.lap("lists")
     zone = ZoneInfo(tz)
@@ -669,16 +738,21 @@ def _assemble(
         if metric in METRIC_KEYS:
             targets_by_region[code][metric] = float(target)
 
-    # One dict per listed placement, shared by every region whose list shows it.
+    # One text per listed placement, shared by every region whose list shows it: what
+    # _js({"placed_at", "community_code", "community_name", "form"}) gives, with each
+    # distinct code, name and form escaped once.
+    code_js = {c: _js(c) for c in set(latest.get("code", []))}
+    name_js = {c: _js(names.get(c)) for c in code_js}
+    form_js = {f: _js(f) for f in set(latest.get("form", []))}
     latest_items = [
-        {"placed_at": _local_iso(at, zone), "community_code": c,
-         "community_name": names.get(c), "form": f}
+        f'{{"placed_at":{_js(_local_iso(at, zone))},"community_code":{code_js[c]},'
+        f'"community_name":{name_js[c]},"form":{form_js[f]}}}'
         for at, c, f in zip(
             latest.get("placed_at", []), latest.get("code", []), latest.get("form", []),
             strict=True,
         )
     ]
-    open_rows = open_vac["rec"].tolist() if not open_vac.empty else []
+    steps = {c: _js({"code": c, "name": names[c], "level": levels[c]}) for c in names}
     out: dict[str, dict] = {}
     part_cols = list(rolled.columns)
     part_rows = dict(zip(rolled.index.tolist(), rolled.to_numpy().tolist(), strict=True))
@@ -691,31 +765,35 @@ def _assemble(
             value = metrics[metric]
             done = None if value is None or target == 0 else round(value / target, 4)
             tg[metric] = {"target": target, "completion": done}
-        lists: dict[str, Any] = {
-            "latest_placements": [latest_items[i] for i in latest_pos.get(code, [])],
-            "newest_vacancies": [vac_records[open_rows[i]] for i in newest_pos.get(code, [])],
-            "by_industry": _industry_list(industries.get(code, {})),
-            "salary_bands": [
-                {"band": b, "headcount": bands.get(code, {}).get(b, 0)} for b in SALARY_BANDS
-            ],
-        }
+        band_counts = bands.get(code, {})
+        lists = "".join((
+            '{"latest_placements":[',
+            ",".join([latest_items[i] for i in latest_pos.get(code, ())]),
+            '],"newest_vacancies":[',
+            ",".join([vj(open_rows[i]) for i in newest_pos.get(code, ())]),
+            '],"by_industry":',
+            _js(_industry_list(industries.get(code, {}))),
+            ',"salary_bands":',
+            _js([{"band": b, "headcount": band_counts.get(b, 0)} for b in SALARY_BANDS]),
+        ))
         if levels[code] == "community":
-            lists["nearby_vacancies"] = [
-                {**vac_records[rec], "distance_km": round(d, 2)}
-                for rec, d in nearby.get(code, [])
-            ]
-        chain = chains[code]
+            # {**record, "distance_km": d}: the record's text with one more member.
+            near = ",".join([
+                f'{vj(rec)[:-1]},"distance_km":{_js(round(d, 2))}}}'
+                for rec, d in nearby.get(code, ())
+            ])
+            lists = f'{lists},"nearby_vacancies":[{near}]}}'
+        else:
+            lists += "}"
         out[code] = {
             "code": code,
             "name": names[code],
             "level": levels[code],
             "parent_code": parents[code],
-            "path": [
-                {"code": c, "name": names[c], "level": levels[c]} for c in reversed(chain)
-            ],
-            "metrics": metrics,
-            "series": {"placements.monthly": series},
-            "targets": tg,
+            "path": "[" + ",".join([steps[c] for c in reversed(chains[code])]) + "]",
+            "metrics": _js(metrics),
+            "series": _js({"placements.monthly": series}),
+            "targets": _js(tg),
             "lists": lists,
         }
     clock.lap("regions")
