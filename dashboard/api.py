@@ -148,6 +148,12 @@ def _settings():  # noqa: ANN202
     return get_runtime().settings
 
 
+def _runtime():  # noqa: ANN202
+    from dashboard.app import get_runtime
+
+    return get_runtime()
+
+
 def _check_code(code: str) -> None:
     if not CODE_RE.match(code):
         raise ApiError(400, "region code must be 12 digits")
@@ -333,6 +339,56 @@ def search() -> Response:
         "truncated": len(matches) > limit,
     }
     return _snapshot_headers(json_response(payload), batch, etag)
+
+
+EXCHANGE_MAX_RECORDS = 50_000
+SCOPE_FIELDS = ("community_code", "region_code", "code")
+
+
+@bp.post("/exchange/<kind>", provide_automatic_options=False)
+def exchange(kind: str) -> Response:
+    """Import a JSON array of records of one KIND (token role `exchange`, SPEC 4.2)."""
+    from dashboard import access
+    from queries.domain import KINDS
+    from queries.importer import import_records
+
+    if not _settings().auth:
+        # Writing data is never open: without access control there is no exchange token.
+        raise ApiError(401, "数据交换需要 DASHBOARD_AUTH=on 和 exchange 令牌 "
+                            "(exchange needs DASHBOARD_AUTH=on and an exchange token)")
+    if kind not in KINDS:
+        raise ApiError(404, f"unknown kind {kind[:40]!r}; one of {', '.join(KINDS)}")
+    records = request.get_json(force=True, silent=True)
+    if not isinstance(records, list):
+        raise ApiError(400, "body must be a JSON array of records")
+    if len(records) > EXCHANGE_MAX_RECORDS:
+        raise ApiError(400, f"at most {EXCHANGE_MAX_RECORDS} records per request")
+    rejected: list[dict[str, Any]] = []
+    accepted: list[tuple[int, Any]] = []
+    for index, rec in enumerate(records):
+        codes = [str(rec.get(f)) for f in SCOPE_FIELDS
+                 if isinstance(rec, dict) and rec.get(f) not in (None, "")]
+        if any(not access.visible(c) for c in codes):
+            rejected.append({"index": index,
+                             "reason": "超出令牌的区域范围 (region outside the token's scope)"})
+        else:
+            accepted.append((index, rec))
+    imported, more = import_records(_runtime().engine, kind, [r for _, r in accepted],
+                                    tz=_settings().timezone)
+    rejected += [{"index": accepted[r["index"]][0], "reason": r["reason"]} for r in more]
+    rejected.sort(key=lambda r: r["index"])
+    resp = json_response({"imported": imported, "rejected": rejected})
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.route("/exchange/<kind>", methods=["GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"],
+          provide_automatic_options=False)
+def exchange_other_methods(kind: str) -> Response:
+    """Only POST exists here (the catch-alls would otherwise answer 404 or 200)."""
+    resp = error_response(405, "method not allowed; use POST")
+    resp.headers["Allow"] = "POST"
+    return resp
 
 
 @bp.get("/openapi.json")

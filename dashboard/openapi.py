@@ -213,7 +213,13 @@ def build_openapi(root_region: str) -> dict[str, Any]:
         "description": "ETag of a previous response; 304 when the batch has not changed.",
         "schema": {"type": "string"},
     }
+    auth_errors = {
+        "401": _error("DASHBOARD_AUTH=on: missing, forged, expired or revoked token."),
+        "403": _error("DASHBOARD_AUTH=on: role not allowed, or region outside the token's "
+                      "subtree."),
+    }
     region_errors = {
+        **auth_errors,
         "400": _error("Malformed region code (not 12 digits)."),
         "404": _error("No such region in the current snapshot."),
         "503": _error("No snapshot yet, or the database is unreachable."),
@@ -252,6 +258,7 @@ def build_openapi(root_region: str) -> dict[str, Any]:
                         "200": _json(_ref("SearchResults"), "Matching regions, by code.",
                                      _SNAPSHOT_HEADERS),
                         "304": _NOT_MODIFIED,
+                        **auth_errors,
                         "400": _error("Invalid query parameter."),
                         "503": _error("No snapshot yet, or the database is unreachable."),
                     },
@@ -282,6 +289,37 @@ def build_openapi(root_region: str) -> dict[str, Any]:
                     },
                 },
             },
+            "/api/v1/exchange/{kind}": {
+                "post": {
+                    "operationId": "exchangeImport",
+                    "summary": "Import records of one KIND (SPEC section 2 columns); token "
+                               "role `exchange`; records outside the token's region are "
+                               "rejected.",
+                    "security": [{"bearer": []}],
+                    "parameters": [{
+                        "name": "kind", "in": "path", "required": True,
+                        "schema": {"type": "string", "enum": [
+                            "regions", "persons", "households", "employers", "vacancies",
+                            "placements", "assistance", "targets"]},
+                    }],
+                    "requestBody": {"required": True, "content": {"application/json": {
+                        "schema": {"type": "array", "items": {"type": "object"}}}}},
+                    "responses": {
+                        "200": _json({
+                            "type": "object", "required": ["imported", "rejected"],
+                            "properties": {
+                                "imported": {"type": "integer"},
+                                "rejected": {"type": "array", "items": {
+                                    "type": "object",
+                                    "properties": {"index": {"type": "integer"},
+                                                   "reason": {"type": "string"}}}},
+                            }}, "Rows imported and rows rejected with their reason."),
+                        "400": _error("The body is not a JSON array."),
+                        **auth_errors,
+                        "404": _error("Unknown KIND."),
+                    },
+                },
+            },
             "/api/v1/openapi.json": {
                 "get": {
                     "operationId": "getOpenAPI",
@@ -304,5 +342,13 @@ def build_openapi(root_region: str) -> dict[str, Any]:
                 },
             },
         },
-        "components": {"schemas": _schemas()},
+        "components": {
+            "schemas": _schemas(),
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "A token from `python -m dashboard token issue`."},
+                "query": {"type": "apiKey", "in": "query", "name": "token"},
+            },
+        },
+        "security": [{}, {"bearer": []}, {"query": []}],
     }

@@ -319,3 +319,39 @@ def test_malformed_callback_bodies_are_400(site: dict, body: bytes) -> None:
                                "Content-Type": "application/json"})
     assert r.status_code == 400, r.text[:200]
     assert "error" in r.json()
+
+
+# ------------------------------------------------------------------ exchange endpoint
+def test_exchange_post_imports_in_scope_and_rejects_the_rest(site: dict) -> None:
+    exchange = tok(site, SHUSHAN, "exchange")
+    leader = tok(site, SHUSHAN, "leader")
+    batch = latest_batch(site["engine"]).id
+    town = region_with_children(site["engine"], batch, SHUSHAN)[1][0]["code"]
+    community = region_with_children(site["engine"], batch, town)[1][0]["code"]
+    outside = region_with_children(site["engine"], batch, YAOHAI)[1][0]["code"]
+    outside_comm = region_with_children(site["engine"], batch, outside)[1][0]["code"]
+    records = [
+        {"household_id": "X-H-1", "community_code": community},
+        {"household_id": "X-H-2", "community_code": outside_comm},  # outside the scope
+        {"household_id": "X-H-3", "community_code": community,
+         "zero_cleared_on": "2026-01-01"},  # cleared without being identified
+        {"household_id": "X-H-4", "community_code": community,
+         "zero_identified_on": "2026-04-01"},
+    ]
+    url = f"{site['base']}/api/v1/exchange/households"
+    r = requests.post(url, json=records, headers={"Authorization": f"Bearer {exchange}"},
+                      timeout=60)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["imported"] == 2
+    assert [x["index"] for x in body["rejected"]] == [1, 2]
+    assert "scope" in body["rejected"][0]["reason"]
+    assert "zero_cleared_on" in body["rejected"][1]["reason"]
+    # Wrong role, no token, bad body, unknown kind.
+    assert requests.post(url, json=records, timeout=60,
+                         headers={"Authorization": f"Bearer {leader}"}).status_code == 403
+    assert requests.post(url, json=records, timeout=60).status_code == 401
+    assert requests.post(url, data=b"{]", timeout=60,
+                         headers={"Authorization": f"Bearer {exchange}"}).status_code == 400
+    assert requests.post(f"{site['base']}/api/v1/exchange/nope", json=[], timeout=60,
+                         headers={"Authorization": f"Bearer {exchange}"}).status_code == 404

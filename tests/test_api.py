@@ -406,12 +406,12 @@ def test_openapi_document_is_valid_and_lists_every_metric(client) -> None:  # no
     assert doc["openapi"] == "3.0.3"
     assert set(doc["paths"]) == {"/api/v1/regions", "/api/v1/regions/{code}",
                                  "/api/v1/regions/{code}/metrics", "/api/v1/openapi.json",
-                                 "/healthz"}
+                                 "/api/v1/exchange/{kind}", "/healthz"}
     metrics = doc["components"]["schemas"]["Metrics"]
     assert metrics["required"] == list(METRIC_KEYS)
     assert len(METRIC_KEYS) == 63
     assert set(doc["paths"]["/api/v1/regions/{code}/metrics"]["get"]["responses"]) == {
-        "200", "304", "400", "404", "503"}
+        "200", "304", "400", "401", "403", "404", "503"}
 
 
 def test_responses_match_the_openapi_schemas(client, engine: Engine) -> None:  # noqa: ANN001
