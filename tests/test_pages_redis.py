@@ -1,0 +1,50 @@
+"""The wall's pages and panel callbacks served with the snapshot cache on real Redis."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import zlib
+from zoneinfo import ZoneInfo
+
+import redis
+
+from dashboard import cache as dash_cache
+from dashboard.app import create_app
+from queries.db import init_db, make_engine
+from queries.demo import load_demo
+from queries.refresh import refresh
+from queries.snapshots import latest_batch
+from tests.httpserver import callback_body
+
+CITY = "340100000000"
+TZ = "Asia/Shanghai"
+
+
+def test_wall_served_from_redis_cache(tmp_path, redis_url: str, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setattr(dash_cache, "BATCH_TTL_SECONDS", 0.0)
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    engine = make_engine(url)
+    init_db(engine)
+    load_demo(engine, scale=0.02, seed=2, today=dt.date(2026, 3, 31), tz=TZ)
+    assert refresh(engine, as_of=dt.datetime(2026, 3, 31, 20, tzinfo=ZoneInfo(TZ)),
+                   tz=TZ).status == "ok"
+    batch = latest_batch(engine).id
+    app = create_app({"database_url": url, "cache_url": redis_url})
+    client = app.server.test_client()
+    assert client.get(f"/wall/{CITY}").status_code == 200
+    deps = client.get("/_dash-dependencies").get_json()
+    body = callback_body(deps, "overview-c-kpis", {"target": {"region": CITY, "panel":
+                                                              "overview"}, "batch": batch},
+                         {"view": {"kind": "wall", "lang": "zh"}})
+    first = client.post("/_dash-update-component", json=body)
+    assert first.status_code == 200
+    text = json.dumps(first.get_json(), ensure_ascii=False)
+    assert "合肥市" in text and "就业" in text
+    prefix = f"dashboard:{zlib.crc32(url.encode()):08x}:"
+    rclient = redis.Redis.from_url(redis_url)
+    assert rclient.exists(f"{prefix}rv:{batch}:{CITY}") == 1
+    # A second wall asking the same gets the same bytes, read back from Redis.
+    rclient.delete(*[k for k in rclient.keys(f"{prefix}rv:*") if CITY.encode() not in k])
+    second = client.post("/_dash-update-component", json=body)
+    assert second.get_json() == first.get_json()
