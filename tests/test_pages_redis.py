@@ -44,7 +44,6 @@ def test_wall_served_from_redis_cache(tmp_path, redis_url: str, monkeypatch) -> 
     prefix = f"dashboard:{zlib.crc32(url.encode()):08x}:"
     rclient = redis.Redis.from_url(redis_url)
     assert rclient.exists(f"{prefix}rv:{batch}:{CITY}") == 1
-    # A second wall asking the same gets the same bytes, read back from Redis.
-    rclient.delete(*[k for k in rclient.keys(f"{prefix}rv:*") if CITY.encode() not in k])
+    # A second wall asking the same gets the same answer, read back from Redis.
     second = client.post("/_dash-update-component", json=body)
     assert second.get_json() == first.get_json()
