@@ -77,6 +77,7 @@ from queries.models import (
 log = logging.getLogger(__name__)
 
 LATEST_PLACEMENTS = 20
+LATEST_COLUMNS = ("placed_at", "code", "form")
 NEWEST_VACANCIES = 20
 NEARBY_VACANCIES = 30
 TOP_INDUSTRIES = 10
@@ -744,11 +745,12 @@ def _assemble(
     code_js = {c: _js(c) for c in set(latest.get("code", []))}
     name_js = {c: _js(names.get(c)) for c in code_js}
     form_js = {f: _js(f) for f in set(latest.get("form", []))}
+    # An ISO 8601 timestamp has nothing JSON escapes: it is quoted as it is.
     latest_items = [
-        f'{{"placed_at":{_js(_local_iso(at, zone))},"community_code":{code_js[c]},'
+        f'{{"placed_at":"{_local_iso(at, zone)}","community_code":{code_js[c]},'
         f'"community_name":{name_js[c]},"form":{form_js[f]}}}'
         for at, c, f in zip(
-            latest.get("placed_at", []), latest.get("code", []), latest.get("form", []),
+            *(latest[k].tolist() if not latest.empty else [] for k in LATEST_COLUMNS),
             strict=True,
         )
     ]
@@ -777,9 +779,10 @@ def _assemble(
             _js([{"band": b, "headcount": band_counts.get(b, 0)} for b in SALARY_BANDS]),
         ))
         if levels[code] == "community":
-            # {**record, "distance_km": d}: the record's text with one more member.
+            # {**record, "distance_km": d}: the record's text with one more member (a
+            # finite float, which json writes as its repr).
             near = ",".join([
-                f'{vj(rec)[:-1]},"distance_km":{_js(round(d, 2))}}}'
+                f'{vj(rec)[:-1]},"distance_km":{round(d, 2)!r}}}'
                 for rec, d in nearby.get(code, ())
             ])
             lists = f'{lists},"nearby_vacancies":[{near}]}}'
