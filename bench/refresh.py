@@ -54,7 +54,7 @@ ROW_FLOOR_COLUMNS = {
     "persons": "status",
     "households": "household_id",  # only in the primary-key index, not with community_code
     "vacancies": "title",
-    "placements": "placed_at",
+    "placements": "person_id",  # indexed only with placed_on, not with community_code
     "assistance": "kind",
 }
 # Fixed data day and as-of instant so every run measures the same work.

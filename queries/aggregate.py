@@ -154,40 +154,34 @@ def _rollup(parts: pd.DataFrame, membership: pd.DataFrame) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- source passes
 def _placement_parts(conn: Any, w: Windows) -> pd.DataFrame:
-    """Placement counts per community: windows, forms, monthly series (one grouped pass)."""
+    """Placement counts per community: windows, forms, monthly series (one grouped pass).
+
+    Grouped by community only (forms are conditional sums), so SQLite reads
+    ix_placements_community_at in its order, without a sort and without the table rows.
+    """
     P = Placement
+    year = P.placed_on >= w.year_start
     cols = [
         P.community_code.label("code"),
-        P.form.label("form"),
-        _csum(P.placed_on == w.today).label("today"),
-        _csum(P.placed_on >= w.month_start).label("month"),
-        _csum(P.placed_on >= w.year_start).label("year"),
+        _csum(P.placed_on == w.today).label("pl_today"),
+        _csum(P.placed_on >= w.month_start).label("pl_month"),
+        _csum(year).label("pl_year"),
     ]
     cols += [
-        _csum(and_(P.placed_on >= a, P.placed_on < b)).label(f"m{i}")
+        _csum(and_(P.placed_on >= a, P.placed_on < b)).label(f"pl_m{i}")
         for i, (_, a, b) in enumerate(w.months)
     ]
+    cols += [_csum(and_(year, P.form == f)).label(f"pl_form_{f}") for f in PLACEMENT_FORMS]
     lo = min(w.series_start, w.year_start)
     stmt = (
         select(*cols)
         .where(P.placed_on >= lo, P.placed_on <= w.today)
-        .group_by(P.community_code, P.form)
+        .group_by(P.community_code)
     )
     df = _frame(conn, stmt)
-    out = pd.DataFrame(index=pd.Index([], name="code"))
     if df.empty:
-        return out
-    num = [c for c in df.columns if c not in ("code", "form")]
-    df[num] = df[num].astype("int64")
-    g = df.groupby("code")
-    out = g[["today", "month", "year"] + [f"m{i}" for i in range(SERIES_MONTHS)]].sum()
-    out.columns = ["pl_today", "pl_month", "pl_year"] + [
-        f"pl_m{i}" for i in range(SERIES_MONTHS)
-    ]
-    by_form = df.pivot_table(index="code", columns="form", values="year", aggfunc="sum")
-    for f in PLACEMENT_FORMS:
-        out[f"pl_form_{f}"] = by_form[f] if f in by_form.columns else 0
-    return out
+        return pd.DataFrame(index=pd.Index([], name="code"))
+    return df.set_index("code").astype("int64")
 
 
 def _within_parts(conn: Any, w: Windows, centres: pd.DataFrame) -> pd.DataFrame:
@@ -352,8 +346,8 @@ def _household_parts(conn: Any, w: Windows) -> pd.DataFrame:
     return parts.groupby("code").sum().astype("int64")
 
 
-def _open_vacancies(conn: Any, w: Windows) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """Vacancies open at T or posted this month (one pass), and list records of open ones."""
+def _open_vacancies(conn: Any, w: Windows) -> tuple[pd.DataFrame, list[Any]]:
+    """Vacancies open at T or posted this month (one pass): a frame, and the rows."""
     V, E = Vacancy, Employer
     stmt = (
         select(
@@ -368,31 +362,34 @@ def _open_vacancies(conn: Any, w: Windows) -> tuple[pd.DataFrame, list[dict[str,
         )
     )
     rows = conn.execute(stmt).all()
-    records: list[dict[str, Any]] = []
-    flat = []
-    for r in rows:
-        is_open = r.closed_on is None or r.closed_on > w.today
-        flat.append((
-            r.vacancy_id, r.code, r.lat, r.lon, r.type, int(r.headcount), r.industry,
-            r.salary_min, r.posted_on, is_open, r.posted_on >= w.month_start, len(records),
-        ))
-        records.append({
-            "vacancy_id": r.vacancy_id,
-            "title": r.title,
-            "employer": r.employer,
-            "headcount": int(r.headcount),
-            "salary_min": r.salary_min,
-            "salary_max": r.salary_max,
-            "type": r.type,
-            "industry": r.industry,
-            "posted_on": r.posted_on.isoformat(),
-            "community_code": r.code,
-        })
+    today, month_start = w.today, w.month_start
+    flat = [
+        (r.vacancy_id, r.code, r.lat, r.lon, r.type, int(r.headcount), r.industry,
+         r.salary_min, r.posted_on, r.closed_on is None or r.closed_on > today,
+         r.posted_on >= month_start, i)
+        for i, r in enumerate(rows)
+    ]
     df = pd.DataFrame(flat, columns=[
         "vacancy_id", "code", "lat", "lon", "type", "headcount", "industry", "salary_min",
         "posted_on", "open", "new_month", "rec",
     ])
-    return df, records
+    return df, rows
+
+
+def _vacancy_record(r: Any, names: dict[str, str]) -> dict[str, Any]:
+    """The list record of one vacancy row of _open_vacancies (built only when listed)."""
+    return {
+        "vacancy_id": r.vacancy_id,
+        "title": r.title,
+        "employer": r.employer,
+        "headcount": int(r.headcount),
+        "salary_min": r.salary_min,
+        "salary_max": r.salary_max,
+        "type": r.type,
+        "industry": r.industry,
+        "posted_on": r.posted_on.isoformat(),
+        "community_name": names.get(r.code),
+    }
 
 
 def _salary_band(s: float | None) -> str:
@@ -692,7 +689,7 @@ def _assemble(
     w: Windows, tz: str, clock: _Clock, regions: pd.DataFrame, chains: dict[str, list[str]],
     names: dict[str, str], levels: dict[str, str], parents: dict[str, str | None],
     rolled: pd.DataFrame, membership: pd.DataFrame, latest: pd.DataFrame,
-    open_vac: pd.DataFrame, vac_records: list[dict[str, Any]],
+    open_vac: pd.DataFrame, vac_records: list[Any],
     nearby: dict[str, list[tuple[int, float]]], targets: pd.DataFrame,
 ) -> dict[str, dict]:
     """The per-region snapshot rows: metrics, series, targets and panel lists as JSON text.
@@ -717,8 +714,6 @@ def _assemble(
     industries = _headcount_lists(open_vac, membership, "industry_k")
     bands = _headcount_lists(open_vac, membership, "band")
 
-    for item in vac_records:
-        item["community_name"] = names.get(item.pop("community_code"))
     # Only records that some list shows are serialised.
     open_rows = open_vac["rec"].tolist() if not open_vac.empty else []
     vac_json: dict[int, str] = {}
@@ -726,7 +721,7 @@ def _assemble(
     def vj(rec: int) -> str:
         text = vac_json.get(rec)
         if text is None:
-            text = vac_json[rec] = _js(vac_records[rec])
+            text = vac_json[rec] = _js(_vacancy_record(vac_records[rec], names))
         return text
 
     clock.lap("lists")

@@ -117,8 +117,11 @@ class Placement(Base):
     __table_args__ = (
         Index("ix_placements_community_on", "community_code", "placed_on"),
         Index("ix_placements_person_on", "person_id", "placed_on"),
-        # Newest placements of a community (migration 0002).
-        Index("ix_placements_community_at", "community_code", "placed_at", "placement_id"),
+        # Newest placements of a community; covers the refresh's placement passes (0002).
+        Index(
+            "ix_placements_community_at",
+            "community_code", "placed_at", "placement_id", "placed_on", "form", "vacancy_id",
+        ),
     )
 
 
