@@ -251,6 +251,10 @@ def _latest_placements(conn: Any, w: Windows) -> pd.DataFrame:
 
 def _person_parts(conn: Any, w: Windows) -> pd.DataFrame:
     """Jobseekers and key-group registered/placed/assisted per community, one pass."""
+    if conn.dialect.name != "sqlite":
+        return _person_parts_grouped(conn, w)
+    # SQLite flattens the subquery below: each key group's SUM gets its own copy of the
+    # EXISTS, evaluated (an index probe) only for persons in that group.
     P, A, Pe = Placement, Assistance, Person
     placed = exists().where(
         P.person_id == Pe.person_id, P.placed_on >= w.year_start, P.placed_on <= w.today
@@ -282,6 +286,51 @@ def _person_parts(conn: Any, w: Windows) -> pd.DataFrame:
         ]
     df = _frame(conn, select(*cols).group_by(c.code))
     return df.set_index("code").astype("int64")
+
+
+def _person_parts_grouped(conn: Any, w: Windows) -> pd.DataFrame:
+    """_person_parts for PostgreSQL and others: grouped by (community, placed, assisted).
+
+    "Placed" / "assisted" are uncorrelated IN tests against the person ids of the year's
+    placements / assistance (one hashed subplan each, built once), made only for persons
+    in a key group; grouping by the two flags keeps each test a single expression, so the
+    persons table is read once (sequential scan + hash aggregate) instead of in community
+    index order with seven copies of each subplan.
+    """
+    P, A, Pe = Placement, Assistance, Person
+    any_group = or_(*[getattr(Pe, f"kg_{g}") == true() for g in KEY_GROUPS])
+    placed_ids = select(P.person_id).where(P.placed_on >= w.year_start, P.placed_on <= w.today)
+    assisted_ids = select(A.person_id).where(
+        A.served_on >= w.year_start, A.served_on <= w.today
+    )
+    placed = case((any_group, case((Pe.person_id.in_(placed_ids), 1), else_=0)), else_=0)
+    assisted = case((any_group, case((Pe.person_id.in_(assisted_ids), 1), else_=0)), else_=0)
+    cols = [
+        Pe.community_code.label("code"),
+        placed.label("placed"),
+        assisted.label("assisted"),
+        _csum(Pe.seeking_job == true()).label("seeking"),
+    ]
+    cols += [_csum(getattr(Pe, f"kg_{g}") == true()).label(f"kg_{g}") for g in KEY_GROUPS]
+    stmt = (
+        select(*cols)
+        # A person registered after date(T) is dated after T: not counted (SPEC §3).
+        .where(or_(Pe.registered_on.is_(None), Pe.registered_on <= w.today))
+        .group_by(Pe.community_code, placed, assisted)
+    )
+    df = _frame(conn, stmt)
+    if df.empty:
+        return pd.DataFrame(index=pd.Index([], name="code"))
+    num = [c for c in df.columns if c != "code"]
+    df[num] = df[num].astype("int64")
+    by_code = df.groupby("code")
+    out = pd.DataFrame({"seeking": by_code["seeking"].sum()})
+    for g in KEY_GROUPS:
+        reg = df[f"kg_{g}"]
+        out[f"kg_{g}_reg"] = by_code[f"kg_{g}"].sum()
+        out[f"kg_{g}_placed"] = reg.where(df["placed"] == 1, 0).groupby(df["code"]).sum()
+        out[f"kg_{g}_assisted"] = reg.where(df["assisted"] == 1, 0).groupby(df["code"]).sum()
+    return out.astype("int64")
 
 
 def _assistance_parts(conn: Any, w: Windows) -> pd.DataFrame:
