@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import signal
 import threading
 import time
 from typing import Any
@@ -96,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="stop early (and measure) after this long; 0: no limit")
     args = p.parse_args(argv)
 
+    # SIGTERM (e.g. `kill <pid>` of a background run) unwinds like Ctrl-C: browser and
+    # gunicorn are stopped in `finally`.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     url = ensure_db(args.scale)
     dwell = 3600 if args.drive == "step" else args.dwell
     path = f"/wall/{args.region}?dwell={dwell:g}&poll={args.poll}"
