@@ -59,10 +59,11 @@ def create_app(config: dict[str, Any] | None = None) -> dash.Dash:
     server.extensions["dashboard"] = Runtime(settings=settings, engine=engine)
     Compress(server)
 
-    from dashboard import access, api, cache, pages
+    from dashboard import access, api, cache, callback_cache, pages
 
     cache.init_cache(server, settings)
     access.register(server)  # first: its check runs before every other before_request
+    callback_cache.init(server, settings)
     api.register(server)
     pages.register(app)
     return app

@@ -47,3 +47,32 @@ def test_wall_served_from_redis_cache(tmp_path, redis_url: str, monkeypatch) -> 
     # A second wall asking the same gets the same answer, read back from Redis.
     second = client.post("/_dash-update-component", json=body)
     assert second.get_json() == first.get_json()
+
+
+def test_identical_callback_is_answered_from_the_response_cache(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """The second identical panel request does not render again; a new batch does."""
+    from dashboard import pages
+
+    monkeypatch.setattr(dash_cache, "BATCH_TTL_SECONDS", 0.0)
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    engine = make_engine(url)
+    init_db(engine)
+    load_demo(engine, scale=0.02, seed=4, today=dt.date(2026, 3, 31), tz=TZ)
+    as_of = dt.datetime(2026, 3, 31, 20, tzinfo=ZoneInfo(TZ))
+    assert refresh(engine, as_of=as_of, tz=TZ).status == "ok"
+    client = create_app({"database_url": url}).server.test_client()
+    deps = client.get("/_dash-dependencies").get_json()
+    calls = []
+    real = pages.render_panel
+    monkeypatch.setattr(pages, "render_panel", lambda *a: calls.append(1) or real(*a))
+    body = callback_body(deps, "overview-c-kpis", {"target": {"region": CITY, "panel":
+                                                              "overview"}, "batch": 1},
+                         {"view": {"kind": "wall", "lang": "zh"}})
+    first = client.post("/_dash-update-component", json=body)
+    second = client.post("/_dash-update-component", json=body)
+    assert first.status_code == second.status_code == 200
+    assert first.get_json() == second.get_json()
+    assert len(calls) == 1
+    assert refresh(engine, as_of=as_of, tz=TZ).status == "ok"  # a new batch
+    third = client.post("/_dash-update-component", json=body)
+    assert third.status_code == 200 and len(calls) == 2
