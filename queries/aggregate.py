@@ -291,20 +291,27 @@ def _person_parts(conn: Any, w: Windows) -> pd.DataFrame:
 def _person_parts_grouped(conn: Any, w: Windows) -> pd.DataFrame:
     """_person_parts for PostgreSQL and others: grouped by (community, placed, assisted).
 
-    "Placed" / "assisted" are uncorrelated IN tests against the person ids of the year's
-    placements / assistance (one hashed subplan each, built once), made only for persons
-    in a key group; grouping by the two flags keeps each test a single expression, so the
-    persons table is read once (sequential scan + hash aggregate) instead of in community
-    index order with seven copies of each subplan.
+    "Placed" / "assisted" come from LEFT JOINs to the distinct person ids of the year's
+    placements / assistance (hash joins, which spill to disk when large; an IN subplan
+    stops being hashed once it exceeds work_mem and then rescans per person). Grouping by
+    the two flags reads the persons table once; the flags only ever count inside a key
+    group's sums.
     """
     P, A, Pe = Placement, Assistance, Person
-    any_group = or_(*[getattr(Pe, f"kg_{g}") == true() for g in KEY_GROUPS])
-    placed_ids = select(P.person_id).where(P.placed_on >= w.year_start, P.placed_on <= w.today)
-    assisted_ids = select(A.person_id).where(
-        A.served_on >= w.year_start, A.served_on <= w.today
+    placed_ids = (
+        select(P.person_id.label("pid"))
+        .where(P.placed_on >= w.year_start, P.placed_on <= w.today)
+        .distinct()
+        .subquery()
     )
-    placed = case((any_group, case((Pe.person_id.in_(placed_ids), 1), else_=0)), else_=0)
-    assisted = case((any_group, case((Pe.person_id.in_(assisted_ids), 1), else_=0)), else_=0)
+    assisted_ids = (
+        select(A.person_id.label("pid"))
+        .where(A.served_on >= w.year_start, A.served_on <= w.today)
+        .distinct()
+        .subquery()
+    )
+    placed = case((placed_ids.c.pid.is_not(None), 1), else_=0)
+    assisted = case((assisted_ids.c.pid.is_not(None), 1), else_=0)
     cols = [
         Pe.community_code.label("code"),
         placed.label("placed"),
@@ -314,6 +321,9 @@ def _person_parts_grouped(conn: Any, w: Windows) -> pd.DataFrame:
     cols += [_csum(getattr(Pe, f"kg_{g}") == true()).label(f"kg_{g}") for g in KEY_GROUPS]
     stmt = (
         select(*cols)
+        .select_from(Pe)
+        .outerjoin(placed_ids, placed_ids.c.pid == Pe.person_id)
+        .outerjoin(assisted_ids, assisted_ids.c.pid == Pe.person_id)
         # A person registered after date(T) is dated after T: not counted (SPEC §3).
         .where(or_(Pe.registered_on.is_(None), Pe.registered_on <= w.today))
         .group_by(Pe.community_code, placed, assisted)
