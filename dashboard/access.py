@@ -9,7 +9,6 @@ callback JSON itself, so a hand-made POST cannot widen the scope.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
@@ -330,10 +329,5 @@ def _set_cookie(resp: Response, token: str, tok: TokenInfo) -> None:
                     secure=request.is_secure, path="/")
 
 
-def filter_search(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Drop regions outside the caller's scope from a list of {code, ...}."""
-    return [r for r in results if visible(r.get("code"))]
-
-
 __all__ = ["register", "current_token", "is_public", "visible", "scope_root", "mask_tokens",
-           "filter_search", "COOKIE", "json"]
+           "COOKIE"]

@@ -143,9 +143,7 @@ def _path_of(raw: Any) -> list[dict[str, str]]:
 
 
 def _settings():  # noqa: ANN202
-    from dashboard.app import get_runtime
-
-    return get_runtime().settings
+    return _runtime().settings
 
 
 def _runtime():  # noqa: ANN202

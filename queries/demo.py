@@ -36,6 +36,7 @@ from queries.divisions import (
     to12,
 )
 from queries.domain import KEY_GROUPS
+from queries.importer import COLUMNS
 from queries.validation import make_credit_code, make_id_number
 
 # Import order (references point to earlier files).
@@ -49,24 +50,8 @@ IMPORT_ORDER: tuple[str, ...] = (
     "assistance",
     "targets",
 )
-HEADERS: dict[str, tuple[str, ...]] = {
-    "regions": ("code", "name", "level", "parent_code", "lat", "lon", "population"),
-    "households": ("household_id", "community_code", "zero_identified_on", "zero_cleared_on"),
-    "persons": (
-        "person_id", "community_code", "id_number", "gender", "birth_year", "education",
-        "status", "seeking_job", "key_groups", "registered_on", "household_id",
-    ),
-    "employers": ("employer_id", "credit_code", "name", "industry", "community_code"),
-    "vacancies": (
-        "vacancy_id", "employer_id", "community_code", "lat", "lon", "title", "type",
-        "headcount", "salary_min", "salary_max", "industry", "posted_on", "closed_on",
-    ),
-    "placements": (
-        "placement_id", "person_id", "vacancy_id", "community_code", "placed_at", "form",
-    ),
-    "assistance": ("record_id", "person_id", "community_code", "kind", "served_on"),
-    "targets": ("region_code", "metric", "year", "target"),
-}
+# The canonical exchange columns, exactly as the importer reads them.
+HEADERS: dict[str, tuple[str, ...]] = COLUMNS
 TARGET_METRICS: tuple[str, ...] = (
     "placements.year",
     "key_groups.difficulty.placed.year",
