@@ -2,9 +2,16 @@
 
 With DASHBOARD_AUTH=on every data-bearing request needs a token (``?token=``, ``Authorization:
 Bearer``, the HttpOnly cookie set on first use, or — for embeds in cross-site iframes whose
-cookies the browser withholds — the token the page carries in its callback payload). The
-check on ``/_dash-update-component`` reads the region and panel the client asks for out of the
-callback JSON itself, so a hand-made POST cannot widen the scope.
+cookies the browser withholds — the token the page carries in its callback payload).
+
+Scope is derived, never read. Dash hands a callback its values by position and ignores the
+ids a client writes next to them, so the check does the same: every server callback is
+registered through :func:`declare` with a function that turns its positional values into a
+:class:`Claim` (which page kind, region and panel it will render). A request body that does
+not match a registered callback exactly (output, output ids, input and state ids and
+properties, in order) is a 400 before anything else happens. One function, :func:`may_see`,
+decides whether a token may see a region and a panel; pages, the API, callbacks and search
+all ask it.
 """
 
 from __future__ import annotations
@@ -13,10 +20,13 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 
 from flask import Flask, Response, g, jsonify, redirect, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from dashboard.tokens import TokenError, TokenInfo, in_subtree, verify
 from queries import tokens_store
@@ -26,6 +36,7 @@ OPEN_PREFIXES = (
     "/assets/", "/_dash-component-suites/", "/_dash-layout", "/_dash-dependencies",
     "/_favicon.ico", "/_reload-hash", "/healthz", "/api/v1/openapi.json", "/_wall/state",
 )
+CALLBACK_PATH = "/_dash-update-component"
 PAGE_RE = re.compile(r"^/(wall|region)/([^/]*)/?$")
 EMBED_RE = re.compile(r"^/embed/([^/]*)/([^/]*)/?$")
 TOKEN_IN_TEXT = re.compile(r"(token=)[^&\s\"']+")
@@ -37,9 +48,129 @@ ROLES_FOR = {
     "api": ("leader", "exchange"),
     "exchange": ("exchange",),
 }
+# Request bodies are capped before anything reads them (413). A panel callback body is a
+# few hundred bytes; the exchange endpoint takes up to 50,000 records per request.
+CALLBACK_MAX_BYTES = 64 * 1024
+EXCHANGE_MAX_BYTES = 32 * 1024 * 1024
+OTHER_MAX_BYTES = 1024 * 1024
 AUDIT_EVERY_SECONDS = 30.0
 _audit_lock = threading.Lock()
 _audit_last: dict[str, float] = {}
+
+
+class BadCallback(ValueError):
+    """A callback request that matches no registered callback, or carries wrong values."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a callback request will render, derived from its registration and values."""
+
+    page: str = "callback"  # whose roles apply: "wall", "region", "embed" or "callback"
+    region: str | None = None
+    panel: str | None = None
+    token: str | None = None
+
+
+Derive = Callable[[list[Any]], Claim]
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """A registered server callback: its outputs, input and state specs, and its Derive."""
+
+    derive: Derive
+    multi: bool
+    outputs: tuple[tuple[str, str], ...]
+    inputs: tuple[tuple[str, str], ...]
+    state: tuple[tuple[str, str], ...]
+
+
+RULES = "dashboard.callback_rules"
+
+
+def declare(app: Any, derive: Derive, *deps: Any, **kwargs: Any) -> Callable:
+    """`app.callback(*deps, **kwargs)` that also records how a request's scope is derived.
+
+    `derive` receives the callback's values by position (inputs, then state) exactly as
+    Dash will pass them to the function, and returns the Claim to check; it raises
+    BadCallback for values of the wrong shape. Only declared callbacks are answered.
+    """
+
+    def decorator(func: Callable) -> Callable:
+        before = set(app.callback_map)
+        wrapped = app.callback(*deps, **kwargs)(func)
+        added = [key for key in app.callback_map if key not in before]
+        if len(added) != 1:
+            raise RuntimeError("declare() must register exactly one callback")
+        key = added[0]
+        spec = app.callback_map[key]
+        multi = key.startswith("..")
+        parts = key[2:-2].split("...") if multi else [key]
+        rules = app.server.extensions.setdefault(RULES, {})
+        rules[key] = _Rule(
+            derive=derive,
+            multi=multi,
+            outputs=tuple(tuple(p.rsplit(".", 1)) for p in parts),  # type: ignore[misc]
+            inputs=tuple((i["id"], i["property"]) for i in spec["inputs"]),
+            state=tuple((s["id"], s["property"]) for s in spec["state"]),
+        )
+        return wrapped
+
+    return decorator
+
+
+_VALUE_ITEM = frozenset(("id", "property", "value"))
+_OUTPUT_ITEM = frozenset(("id", "property"))
+_BODY_KEYS = frozenset(
+    ("output", "outputs", "inputs", "state", "changedPropIds", "parsedChangedPropsIds"))
+
+
+def _values(items: Any, expected: tuple[tuple[str, str], ...], what: str) -> list[Any]:
+    """The values of `items`, which must name exactly the registered ids and properties."""
+    if items is None and not expected:
+        return []
+    if not isinstance(items, list) or len(items) != len(expected):
+        raise BadCallback(f"{what} do not match the callback")
+    out = []
+    for item, (cid, prop) in zip(items, expected, strict=True):
+        if (not isinstance(item, dict) or not set(item) <= _VALUE_ITEM
+                or item.get("id") != cid or item.get("property") != prop):
+            raise BadCallback(f"{what} do not match the callback")
+        out.append(item.get("value"))
+    return out
+
+
+def match_callback(rules: dict[str, _Rule], body: Any) -> Claim:
+    """The Claim of a callback request body; BadCallback unless it matches a registration."""
+    if not isinstance(body, dict):
+        raise BadCallback("callback body must be a JSON object")
+    if not set(body) <= _BODY_KEYS:
+        raise BadCallback("unexpected fields in the callback body")
+    output = body.get("output")
+    rule = rules.get(output) if isinstance(output, str) else None
+    if rule is None:
+        raise BadCallback("unknown callback output")
+    outs = body.get("outputs")
+    outs = outs if rule.multi else [outs]
+    if not isinstance(outs, list) or len(outs) != len(rule.outputs) or any(
+        not isinstance(o, dict) or not set(o) <= _OUTPUT_ITEM
+        or (o.get("id"), o.get("property")) != exp for o, exp in zip(outs, rule.outputs,
+                                                                     strict=False)
+    ):
+        raise BadCallback("outputs do not match the callback")
+    values = _values(body.get("inputs"), rule.inputs, "inputs")
+    values += _values(body.get("state"), rule.state, "state")
+    names = {f"{cid}.{prop}" for cid, prop in rule.inputs}
+    for key in ("changedPropIds", "parsedChangedPropsIds"):
+        changed = body.get(key, [])
+        if not isinstance(changed, list) or any(c not in names for c in changed):
+            raise BadCallback(f"{key} do not match the callback")
+    claim = rule.derive(values)
+    if claim.region is not None and (not isinstance(claim.region, str)
+                                     or len(claim.region) > 40):
+        raise BadCallback("malformed region code")
+    return claim
 
 
 def _error(status: int, message: str) -> Response:
@@ -52,6 +183,20 @@ def _error(status: int, message: str) -> Response:
 def current_token() -> TokenInfo | None:
     """The verified token of this request (None with auth off or on open paths)."""
     return getattr(g, "token_info", None)
+
+
+def may_see(tok: TokenInfo | None, region: str | None = None, panel: str | None = None) -> bool:
+    """The one decision: may this token see region `region` and panel `panel`.
+
+    None for the token means access control is off; None for region or panel means the
+    request renders none. A region must lie in the token's subtree (a malformed code lies in
+    none); a panel must be in the token's panel list when it has one.
+    """
+    if tok is None:
+        return True
+    if region is not None and not in_subtree(region, tok.region):
+        return False
+    return panel is None or tok.allows_panel(panel)
 
 
 def is_public(view_kind: str | None) -> bool:
@@ -70,10 +215,19 @@ def scope_root() -> str | None:
     return tok.region if tok else None
 
 
+def scope_key() -> str:
+    """Everything about the caller a callback response depends on (role, region, panels)."""
+    tok = current_token()
+    if tok is None:
+        return "-"
+    panels = ",".join(sorted(tok.panels)) if tok.panels is not None else "*"
+    return f"{tok.role}:{tok.region}:{panels}"
+
+
 def visible(code: str | None) -> bool:
     """Whether a region lies inside the caller's scope."""
-    root = scope_root()
-    return root is None or (code is not None and in_subtree(code, root))
+    tok = current_token()
+    return tok is None or (code is not None and may_see(tok, code))
 
 
 def mask_tokens(text: str) -> str:
@@ -101,92 +255,6 @@ def _bearer() -> str | None:
     return None
 
 
-def _callback_targets(payload: Any) -> tuple[list[str], list[str], str | None]:
-    """Region codes, panel ids and a token found in a Dash callback request body."""
-    regions: list[str] = []
-    panels: list[str] = []
-    token: str | None = None
-    if not isinstance(payload, dict):
-        raise ValueError("callback body must be an object")
-    items: list[Any] = []
-    for key in ("inputs", "state"):
-        part = payload.get(key) or []
-        if not isinstance(part, list):
-            raise ValueError(f"callback {key} must be a list")
-        for item in part:
-            items.extend(item if isinstance(item, list) else [item])
-    for item in items:
-        if not isinstance(item, dict):
-            raise ValueError("malformed callback input")
-        cid, prop, value = item.get("id"), item.get("property"), item.get("value")
-        if cid == "target" and isinstance(value, dict):
-            if value.get("region") is not None:
-                regions.append(str(value.get("region")))
-            if value.get("panel"):
-                panels.append(str(value["panel"]))
-        elif cid == "url" and prop == "pathname" and isinstance(value, str):
-            m = PAGE_RE.match(value) or EMBED_RE.match(value)
-            if m:
-                regions.append(m.group(2))
-                if value.startswith("/embed/"):
-                    panels.append(m.group(1))
-        elif cid == "url" and prop == "search" and isinstance(value, str):
-            found = parse_qs(value.lstrip("?")).get("token")
-            token = token or (found[-1] if found else None)
-            panel = parse_qs(value.lstrip("?")).get("panel")
-            if panel:
-                panels.append(panel[-1])
-        elif cid == "search" and prop == "value" and isinstance(value, str):
-            regions.append(value)
-        elif cid == "view" and isinstance(value, dict):
-            if isinstance(value.get("tok"), str):
-                token = token or value["tok"]
-            if value.get("code") is not None:
-                regions.append(str(value["code"]))
-    return regions, panels, token
-
-
-# Expected value types of the callback inputs the pages use; anything else is a 400.
-_CALLBACK_TYPES: dict[str, tuple[type, ...]] = {
-    "target": (dict, type(None)),
-    "view": (dict, type(None)),
-    "batch": (int, str, type(None)),
-    "url": (str, type(None)),
-    "search": (str, type(None)),
-}
-_TARGET_FIELDS = {"region": (str, type(None)), "panel": (str, type(None))}
-
-
-def validate_callback(payload: Any) -> str | None:
-    """Why a callback body is malformed (wrong shape or types), or None when it is fine."""
-    if not isinstance(payload, dict):
-        return "callback body must be a JSON object"
-    if not isinstance(payload.get("output", ""), str):
-        return "output must be a string"
-    for key in ("inputs", "state"):
-        part = payload.get(key, [])
-        if not isinstance(part, list):
-            return f"{key} must be a list"
-        for item in part:
-            for one in (item if isinstance(item, list) else [item]):
-                if not isinstance(one, dict) or not isinstance(one.get("property", ""), str):
-                    return "malformed callback input"
-                cid, value = one.get("id"), one.get("value")
-                allowed = _CALLBACK_TYPES.get(cid) if isinstance(cid, str) else None
-                wrong = allowed is not None and not isinstance(value, allowed)
-                if wrong or (cid == "batch" and isinstance(value, bool)):
-                    return f"wrong type for {cid}"
-                if cid == "target" and isinstance(value, dict):
-                    for field, types in _TARGET_FIELDS.items():
-                        if not isinstance(value.get(field), types):
-                            return f"wrong type for target.{field}"
-                    if len(str(value.get("region") or "")) > 40:
-                        return "region code too long"
-                if isinstance(value, str) and len(value) > 4096:
-                    return "value too long"
-    return None
-
-
 def _audit(tok: TokenInfo, route: str, region: str | None) -> None:
     """Record the token's last use, at most every AUDIT_EVERY_SECONDS per token and worker."""
     from dashboard.app import get_runtime
@@ -208,7 +276,7 @@ def _audit(tok: TokenInfo, route: str, region: str | None) -> None:
 
 def _classify(path: str) -> tuple[str, str | None, str | None]:
     """(route kind, region code, panel) of a request path."""
-    if path == "/_dash-update-component":
+    if path == CALLBACK_PATH:
         return "callback", None, None
     m = PAGE_RE.match(path)
     if m:
@@ -224,6 +292,33 @@ def _classify(path: str) -> tuple[str, str | None, str | None]:
     return "other", None, None
 
 
+def _limit_body() -> Response | None:
+    """413 for a body over this route's limit, decided before a byte of it is parsed."""
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return None
+    if request.path == CALLBACK_PATH:
+        limit = CALLBACK_MAX_BYTES
+    elif request.path.startswith("/api/v1/exchange"):
+        limit = EXCHANGE_MAX_BYTES
+    else:
+        limit = OTHER_MAX_BYTES
+    request.max_content_length = limit
+    if request.content_length is not None and request.content_length > limit:
+        return _error(413, f"请求体过大 (request body over {limit} bytes)")
+    return None
+
+
+def parse_json_body() -> tuple[Any, Response | None]:
+    """The request's JSON (cached for Dash and the API), or a 400/413 response instead."""
+    try:
+        return request.get_json(force=True, silent=False, cache=True), None
+    except RequestEntityTooLarge:
+        return None, _error(413, "请求体过大 (request body too large)")
+    except (HTTPException, ValueError, RecursionError, UnicodeDecodeError):
+        # Bad JSON, bad encoding or nesting deep enough to exhaust the parser's stack.
+        return None, _error(400, "请求体不是有效的 JSON (malformed JSON body)")
+
+
 def register(server: Flask) -> None:
     """Install the access check, the token cookie and the security headers."""
     from dashboard.app import get_runtime
@@ -232,36 +327,33 @@ def register(server: Flask) -> None:
     logging.getLogger("gunicorn.access").addFilter(_TokenLogFilter())
 
     @server.before_request
-    def _check_access():  # noqa: ANN202, PLR0911
+    def _check_access():  # noqa: ANN202, PLR0911, PLR0912
         g.token_info = None
+        too_big = _limit_body()
+        if too_big is not None:
+            return too_big
         rt = get_runtime()
-        if request.path == "/_dash-update-component" and request.method == "POST":
-            # Wrong shapes or types from a hand-made request are a 400, never a 500.
-            body = request.get_json(force=True, silent=True, cache=True)
-            problem = validate_callback(body)
-            if problem:
-                return _error(400, f"malformed callback request: {problem}")
+        path = request.path
+        claim: Claim | None = None
+        if path == CALLBACK_PATH and request.method == "POST":
+            # The body must match a registered callback exactly; its scope is derived from
+            # the registration and the values by position, never from ids it names.
+            body, problem = parse_json_body()
+            if problem is not None:
+                return problem
+            try:
+                claim = match_callback(server.extensions.get(RULES, {}), body)
+            except BadCallback as err:
+                return _error(400, f"malformed callback request: {err}")
+            g.callback_claim = claim
         if not rt.settings.auth:
             return None
-        path = request.path
         if path.startswith(OPEN_PREFIXES) or path == "/api/v1/openapi.json":
             return None
         kind, code, panel = _classify(path)
         from_query = request.args.get("token")
         cookie = request.cookies.get(COOKIE)
-        token = _bearer() or from_query
-        regions: list[str] = [code] if code else []
-        panels: list[str] = [panel] if panel else []
-        if kind == "callback":
-            try:
-                body = request.get_json(force=True, silent=False, cache=True)
-                found_regions, found_panels, body_token = _callback_targets(body)
-            except Exception:  # noqa: BLE001 - malformed JSON is the client's fault
-                return _error(400, "malformed callback request")
-            regions += found_regions
-            panels += found_panels
-            token = token or body_token
-        token = token or cookie
+        token = _bearer() or from_query or (claim.token if claim else None) or cookie
         if path == "/":
             if token:
                 try:
@@ -282,14 +374,22 @@ def register(server: Flask) -> None:
         g.token_info = tok
         if tok.role not in ROLES_FOR[kind]:
             return _error(403, f"角色 {tok.role} 无权访问此功能 (role not allowed here)")
-        for r in regions:
-            # Malformed codes are left to the route itself (400/404): they match no region.
-            if len(r) == 12 and r.isdigit() and not in_subtree(r, tok.region):
-                return _error(403, "超出令牌的区域范围 (region outside the token's scope)")
-        for p in panels:
-            if not tok.allows_panel(p):
-                return _error(403, "令牌不含此面板 (panel not allowed by the token)")
-        _audit(tok, path, regions[0] if regions else None)
+        if claim is not None:
+            if tok.role not in ROLES_FOR.get(claim.page, ()):
+                return _error(403, f"角色 {tok.role} 无权访问此功能 (role not allowed here)")
+            code, panel = claim.region, claim.panel
+        elif code is not None and not (len(code) == 12 and code.isdigit()):
+            code = None  # a malformed code on a page or API path is left to its 404
+        if not may_see(tok, code, None):
+            return _error(403, "超出令牌的区域范围 (region outside the token's scope)")
+        if not may_see(tok, None, panel):
+            return _error(403, "令牌不含此面板 (panel not allowed by the token)")
+        _audit(tok, path, code)
+        if kind == "exchange" and request.method == "POST":
+            # Parsed only once the caller is known; the endpoint reads the cached result.
+            _, problem = parse_json_body()
+            if problem is not None:
+                return problem
         if kind in ("wall", "region", "embed") and from_query:
             g.set_cookie = from_query
             if kind != "embed":
@@ -300,6 +400,10 @@ def register(server: Flask) -> None:
                 _set_cookie(resp, from_query, tok)
                 return resp
         return None
+
+    @server.errorhandler(413)
+    def _too_large(_err: Exception) -> Response:
+        return _error(413, "请求体过大 (request body too large)")
 
     @server.after_request
     def _headers(resp: Response) -> Response:
@@ -329,5 +433,6 @@ def _set_cookie(resp: Response, token: str, tok: TokenInfo) -> None:
                     secure=request.is_secure, path="/")
 
 
-__all__ = ["register", "current_token", "is_public", "visible", "scope_root", "mask_tokens",
-           "COOKIE"]
+__all__ = ["register", "current_token", "is_public", "visible", "scope_root", "scope_key",
+           "mask_tokens", "may_see", "declare", "match_callback", "Claim", "BadCallback",
+           "parse_json_body", "COOKIE"]

@@ -2,10 +2,11 @@
 
 Every wall in every hall asks for the same few (region, panel, language, view) answers,
 and those only change when a new snapshot batch is published. The response bytes of a
-`/_dash-update-component` POST are stored under (current batch, caller's role, SHA-1 of
-the request body) and served straight back on the next identical request, before Dash
-parses anything. Access checks run first (dashboard.access registers its hook earlier),
-so a cached answer is only ever served to a caller allowed to see it.
+`/_dash-update-component` POST are stored under (current batch, the caller's scope — role,
+token region and panel list — and a SHA-1 of the request body) and served straight back on
+the next identical request, before Dash parses anything. Access checks run first
+(dashboard.access registers its hook earlier), so a cached answer is only ever served to a
+caller allowed to see it.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def init(server: Flask, settings: Settings) -> None:
         if request.path != PATH or request.method != "POST":
             return None
         from dashboard import cache
-        from dashboard.access import current_token
+        from dashboard.access import scope_key
 
         try:
             batch = cache.current_batch()
@@ -53,10 +54,11 @@ def init(server: Flask, settings: Settings) -> None:
             return None
         if batch is None:
             return None
-        tok = current_token()
-        role = tok.role if tok is not None else "-"
+        # The answer depends on the body (region, panel, language, view) and on who asks:
+        # role (public or exact), the token's region (search, breadcrumb) and panel list.
+        scope = hashlib.sha1(scope_key().encode()).hexdigest()[:16]
         digest = hashlib.sha1(request.get_data(cache=True)).hexdigest()
-        key = f"{batch.id}:{role}:{digest}"
+        key = f"{batch.id}:{scope}:{digest}"
         hit = responses.get(key)
         if hit is not None:
             return Response(hit, status=200, mimetype="application/json")

@@ -85,7 +85,9 @@ def _path_text(region: dict[str, Any] | None) -> str:
         return ""
     from dashboard.present import _path
 
-    return " › ".join(str(p["name"]) for p in _path(region.get("path"))[:-1])
+    # A scoped token sees its own subtree only: ancestors above it are left out.
+    return " › ".join(str(p["name"]) for p in _path(region.get("path"))[:-1]
+                      if access.visible(p["code"]))
 
 
 def not_found_response(lang: str) -> Response:
@@ -101,6 +103,88 @@ background:#06101f;color:#e6f1ff;font-family:"Noto Sans CJK SC","Source Han Sans
 p{{font-size:22px;color:#8fa8c8}}a{{color:#2fd3ff;font-size:22px}}</style></head>
 <body><main><h1>{title}</h1><p>{body}</p><p><a href="/">{home}</a></p></main></body></html>"""
     return Response(page, status=404, mimetype="text/html")
+
+
+# ---------------------------------------------------------------- what a callback renders
+# Each server callback is declared with a function from its values (by position, as Dash
+# passes them) to the Claim the access check tests: the page kind whose roles apply, the
+# region and the panel it renders. Panels come from the callback's outputs, never from a
+# name the client sends. Values of the wrong shape are a 400 (BadCallback).
+_VIEW_TEXT = ("kind", "lang", "theme", "tok")
+
+
+def _text(value: Any, what: str) -> str | None:
+    """A string (or None) no longer than 4096 characters."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 4096:
+        raise access.BadCallback(f"wrong type for {what}")
+    return value
+
+
+def _obj(value: Any, what: str) -> dict[str, Any]:
+    """A JSON object (None reads as empty)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise access.BadCallback(f"wrong type for {what}")
+    return value
+
+
+def _view_token(view: Any) -> str | None:
+    """The token an embed carries in its view store (cross-site iframes send no cookie)."""
+    data = _obj(view, "view")
+    for key in _VIEW_TEXT:
+        _text(data.get(key), f"view.{key}")
+    return data.get("tok")
+
+
+def _target_region(target: Any) -> str | None:
+    """The region of a target store value."""
+    data = _obj(target, "target")
+    _text(data.get("panel"), "target.panel")
+    return _text(data.get("region"), "target.region")
+
+
+def _batch_value(batch: Any) -> None:
+    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int | str)):
+        raise access.BadCallback("wrong type for batch")
+
+
+def _claim_of_target(page: str, panel: str | None = None) -> access.Derive:
+    """Claim of a (target, batch, view) callback: the target's region, a fixed panel."""
+
+    def derive(values: list[Any]) -> access.Claim:
+        target, batch, view = values
+        _batch_value(batch)
+        return access.Claim(page, _target_region(target), panel, _view_token(view))
+
+    return derive
+
+
+def _route_claim(values: list[Any]) -> access.Claim:
+    """Claim of the route callback (pathname, search, view): the page the URL renders."""
+    pathname, search, view = values
+    _text(search, "url.search")
+    kind, code, panel = parse_route(_text(pathname, "url.pathname"))
+    tok = _view_token(view)
+    if kind == "unknown":
+        return access.Claim("callback", None, None, tok)
+    return access.Claim(kind, code, panel if kind == "embed" else None, tok)
+
+
+def _search_claim(values: list[Any]) -> access.Claim:
+    """Claim of the search box (typed text, view): the region page; options are filtered."""
+    text, view = values
+    _text(text, "search.search_value")
+    return access.Claim("region", None, None, _view_token(view))
+
+
+def _jump_claim(values: list[Any]) -> access.Claim:
+    """Claim of a search jump (chosen code, target, view): the region it jumps to."""
+    code, target, view = values
+    _target_region(target)
+    return access.Claim("region", _text(code, "search.value"), None, _view_token(view))
 
 
 def register(app: dash.Dash) -> None:
@@ -165,7 +249,8 @@ def register(app: dash.Dash) -> None:
         html.Div(id="page"),
     ])
 
-    @app.callback(
+    @access.declare(
+        app, _route_claim,
         Output("page", "children"),
         Output("view", "data"),
         Output("target", "data"),
@@ -179,7 +264,8 @@ def register(app: dash.Dash) -> None:
     for module in PANELS:
         _register_panel(app, module)
 
-    @app.callback(
+    @access.declare(
+        app, _claim_of_target("wall"),
         Output("hdr-name", "children"),
         Output("hdr-path", "children"),
         Input("target", "data"),
@@ -195,7 +281,8 @@ def register(app: dash.Dash) -> None:
             raise PreventUpdate
         return rv[1]["name"], _path_text(rv[1])
 
-    @app.callback(
+    @access.declare(
+        app, _claim_of_target("region"),
         Output("crumbs", "children"),
         Output("tabs", "children"),
         Output("wall-link", "href"),
@@ -216,7 +303,8 @@ def register(app: dash.Dash) -> None:
         prevent_initial_call=True,
     )
 
-    @app.callback(
+    @access.declare(
+        app, _search_claim,
         Output("search", "options"),
         Input("search", "search_value"),
         State("view", "data"),
@@ -225,7 +313,8 @@ def register(app: dash.Dash) -> None:
     def _search(value: str | None, view: dict | None):  # noqa: ANN202
         return search_options(value, (view or {}).get("lang", "zh"))
 
-    @app.callback(
+    @access.declare(
+        app, _jump_claim,
         Output("url", "pathname"),
         Output("url", "search"),
         Input("search", "value"),
@@ -340,7 +429,7 @@ def region_chrome(target: dict[str, Any], view: dict[str, Any]) -> tuple:
                            href=f"/region/{code}?" + urlencode(_keep({"panel": pid}, view)),
                            className="tab is-active" if pid == panel else "tab"),
                   **{"data-tab": pid})
-        for pid in PANEL_IDS
+        for pid in PANEL_IDS if access.may_see(access.current_token(), None, pid)
     ]
     wall_q = "?" + urlencode(_keep({"panels": panel}, view))
     return crumbs, tabs, f"/wall/{code}{wall_q}"
@@ -374,8 +463,8 @@ def _register_panel(app: dash.Dash, module: Any) -> None:
     outputs += [Output(f"panel-{pid}", "data-region"), Output(f"{pid}-asof", "children"),
                 Output(f"{pid}-region", "children")]
 
-    @app.callback(*outputs, Input("target", "data"), Input("batch", "data"),
-                  State("view", "data"))
+    @access.declare(app, _claim_of_target("callback", pid), *outputs,
+                    Input("target", "data"), Input("batch", "data"), State("view", "data"))
     def _fill(target: dict | None, _batch: Any, view: dict | None):  # noqa: ANN202
         return render_panel(module, target, view)
 
@@ -398,7 +487,8 @@ def render_panel(module: Any, target: dict | None, view: dict | None) -> list[An
     tz = get_runtime().settings.timezone
     p = present(region, children, as_of=batch.as_of_iso(tz), lang=lang,
                 public=access.is_public(kind),
-                small_cell=get_runtime().settings.small_cell)
+                small_cell=get_runtime().settings.small_cell,
+                visible=access.visible if access.current_token() is not None else None)
     ctx = {
         "mode": kind,
         "lang": lang,

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Callable
 from typing import Any
 
+from dashboard.disclosure import Cell, Group, protect
 from dashboard.i18n import enum, norm_lang, t
 from queries.domain import (
     ASSISTANCE_KINDS,
+    COUNT_KEYS,
     DERIVED_KEYS,
     KEY_GROUPS,
     METRIC_KEYS,
@@ -183,10 +186,71 @@ def _metrics(
     keys = list(METRIC_KEYS) + [k for k in metrics if k not in METRIC_KEYS]
     out = {k: _cell(k, metrics.get(k), lang, public, level, small_cell) for k in keys}
     if public and level in SUPPRESS_LEVELS:
-        for key, parts in DERIVED_FROM.items():
-            if key in out and any(out.get(p, {}).get("suppressed") for p in parts):
-                out[key] = _hidden(small_cell, lang)
+        _hide_derived(out, small_cell, lang)
     return out
+
+
+def _hide_derived(out: dict[str, dict[str, Any]], small_cell: int, lang: str) -> None:
+    """Hide every ratio one of whose parts is hidden (it would give the part back)."""
+    for key, parts in DERIVED_FROM.items():
+        if key in out and any(out.get(p, {}).get("suppressed") for p in parts):
+            out[key] = _hidden(small_cell, lang)
+
+
+def _secondary(region: dict[str, Any], m: dict[str, dict[str, Any]], series: list[dict],
+               monthly: dict[str, Any], children: list[dict[str, Any]],
+               kids: list[dict[str, Any]], small_cell: int) -> None:
+    """Secondary suppression over every additive relation a view shows (see disclosure)."""
+    level = region.get("level") or ""
+    metrics = region.get("metrics") or {}
+    cells: dict[tuple[Any, ...], Cell] = {}
+
+    def cell(scope: Any, key: str, shown: dict[str, Any], raw: Any, lvl: str) -> Cell:
+        ident = (scope, key)
+        if ident not in cells:
+            cells[ident] = Cell(shown, float(raw) if _is_num(raw) else None,
+                                lvl in SUPPRESS_LEVELS and is_person_count(key))
+        return cells[ident]
+
+    def own(scope: Any, out: dict, raw: dict, lvl: str) -> list[Group]:
+        """Partitions inside one region: the year by form, assistance by kind."""
+        def c(k: str) -> Cell:
+            return cell(scope, k, out[k], raw.get(k), lvl)
+        return [
+            Group(c("placements.year"), [c(f"placements.by_form.{f}") for f in PLACEMENT_FORMS]),
+            Group(c("assistance.year"), [c(f"assistance.by_kind.{k}") for k in ASSISTANCE_KINDS]),
+        ]
+
+    groups = own("region", m, metrics, level)
+    if series:
+        # The months of T's year add up to the year; the last month is the month.
+        last = series[-1]["key"]
+        year = last[:4]
+        in_year = [p for p in series if p["key"].startswith(year)]
+        points = [cell(("series", p["key"]), "placements.month", p, monthly.get(p["key"]), level)
+                  for p in in_year]
+        month_no = int(last[5:7]) if last[5:7].isdigit() else 0
+        groups.append(Group(cell("region", "placements.year", m["placements.year"],
+                                 metrics.get("placements.year"), level), points,
+                            complete=len(in_year) == month_no))
+        groups.append(Group(cell("region", "placements.month", m["placements.month"],
+                                 metrics.get("placements.month"), level), points[-1:]))
+    for kid, child in zip(kids, children, strict=False):
+        groups += own(kid["code"], kid["m"], child.get("metrics") or {}, kid["level"] or "")
+    if kids:
+        complete = len(kids) == len(children)
+        for key in COUNT_KEYS:
+            if not is_person_count(key) or key not in m:
+                continue
+            parts = [cell(kid["code"], key, kid["m"][key], (child.get("metrics") or {}).get(key),
+                          kid["level"] or "")
+                     for kid, child in zip(kids, children, strict=False) if key in kid["m"]]
+            groups.append(Group(cell("region", key, m[key], metrics.get(key), level), parts,
+                                complete=complete))
+    if protect(groups, small_cell):
+        _hide_derived(m, small_cell, "")
+        for kid in kids:
+            _hide_derived(kid["m"], small_cell, "")
 
 
 def _path(path: Any) -> list[dict[str, Any]]:
@@ -244,14 +308,38 @@ def present(
     lang: str = "zh",
     public: bool = False,
     small_cell: int = 3,
+    visible: Callable[[str], bool] | None = None,
 ) -> dict[str, Any] | None:
-    """Display-ready values of one region and its children; None when there is no region."""
+    """Display-ready values of one region and its children; None when there is no region.
+
+    `visible` (a scoped viewer's test of a region code) leaves out the names of places
+    outside the viewer's scope, such as the worksite of a job just across a county line.
+    """
     if not region:
         return None
     lang = norm_lang(lang)
     level = region.get("level") or ""
     metrics = region.get("metrics") or {}
     m = _metrics(metrics, lang, public, level, small_cell)
+
+    monthly = (region.get("series") or {}).get("placements.monthly") or {}
+    series = [
+        {"key": k, "label": fmt_month(k, lang, first=i == 0),
+         **_cell("placements.month", monthly[k], lang, public, level, small_cell)}
+        for i, k in enumerate(sorted(monthly)[-12:])
+    ]
+
+    kids = []
+    for child in (children or [])[:MAX_CHILDREN]:
+        kids.append({
+            "code": child.get("code"),
+            "name": child.get("name") or child.get("code"),
+            "level": child.get("level"),
+            "m": _metrics(child.get("metrics") or {}, lang, public, child.get("level") or "",
+                          small_cell),
+        })
+    if public:
+        _secondary(region, m, series, monthly, children or [], kids, small_cell)
 
     targets = {}
     for key, tgt in (region.get("targets") or {}).items():
@@ -270,23 +358,6 @@ def present(
             "pct": completion if _is_num(completion) else None,
         }
 
-    monthly = (region.get("series") or {}).get("placements.monthly") or {}
-    series = [
-        {"key": k, "label": fmt_month(k, lang, first=i == 0),
-         **_cell("placements.month", monthly[k], lang, public, level, small_cell)}
-        for i, k in enumerate(sorted(monthly)[-12:])
-    ]
-
-    kids = []
-    for child in (children or [])[:MAX_CHILDREN]:
-        kids.append({
-            "code": child.get("code"),
-            "name": child.get("name") or child.get("code"),
-            "level": child.get("level"),
-            "m": _metrics(child.get("metrics") or {}, lang, public, child.get("level") or "",
-                          small_cell),
-        })
-
     lists = region.get("lists") or {}
     latest = [
         {
@@ -300,6 +371,9 @@ def present(
     def _vacancy(v: dict[str, Any]) -> dict[str, Any]:
         head = _cell("vacancies.open_headcount", v.get("headcount"), lang, public, level)
         dist = v.get("distance_km")
+        where = v.get("community_name") or ""
+        if visible is not None and not visible(str(v.get("community_code") or "")):
+            where = ""
         return {
             "id": v.get("vacancy_id"),
             "title": v.get("title") or DASH,
@@ -309,7 +383,7 @@ def present(
             "type": enum("type", str(v.get("type")), lang) if v.get("type") else "",
             "industry": v.get("industry") or "",
             "posted": fmt_short_time(v.get("posted_on"), lang),
-            "where": v.get("community_name") or "",
+            "where": where,
             "distance": t("km", lang, d=f"{dist:.1f}") if _is_num(dist) else "",
         }
 

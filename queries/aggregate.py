@@ -13,7 +13,7 @@ ancestor down to the region. `lists` (no personal data):
   [{"placed_at" (local ISO 8601 with offset), "community_code", "community_name", "form"}]
 - newest_vacancies: ≤ 20 open vacancies by posted_on desc (then vacancy_id desc):
   [{"vacancy_id","title","employer","headcount","salary_min","salary_max","type",
-  "industry","posted_on","community_name"}]
+  "industry","posted_on","community_code","community_name"}]
 - nearby_vacancies (communities only): ≤ 30 open vacancies anywhere within 3 km of the
   centre, nearest first: the same fields plus "distance_km" (2 decimals)
 - by_industry: open headcount by industry, top 10 by headcount then "其他" (the rest);
@@ -447,6 +447,8 @@ def _vacancy_record(r: Any, names: dict[str, str]) -> dict[str, Any]:
         "type": r.type,
         "industry": r.industry,
         "posted_on": r.posted_on.isoformat(),
+        # The code lets a scoped view leave out the name of a worksite outside its scope.
+        "community_code": r.code,
         "community_name": names.get(r.code),
     }
 
