@@ -17,6 +17,7 @@ from layouts.widgets import (
     frame,
     graph_cell,
     kpi,
+    plain,
     ranking,
     style_figure,
     ticker,
@@ -53,7 +54,7 @@ def gauge(value: float | None, text: str, ctx: dict[str, Any]) -> dict[str, Any]
     ))
     big = {"wall": 84, "region": 44, "embed": 36}.get(ctx["mode"], 44)
     return style_figure(fig, ctx, margin={"l": 80, "r": 80, "t": 30, "b": 10}, annotations=[{
-        "text": text, "x": 0.5, "y": 0.12, "xref": "paper", "yref": "paper",
+        "text": plain(text), "x": 0.5, "y": 0.12, "xref": "paper", "yref": "paper",
         "showarrow": False, "font": {"size": big, "color": c["text"]},
     }])
 

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 from dash import html
 
 from dashboard.i18n import t
-from layouts.widgets import PALETTE, detail, style_figure
+from layouts.widgets import PALETTE, detail, plain, style_figure
 
 METRIC_LABELS: dict[str, tuple[str, str]] = {
     "placements.year": ("城镇新增就业", "Placements"),
@@ -66,12 +66,12 @@ def own_detail(p: dict[str, Any], keys: list[tuple[str, str, str]], lang: str) -
 def trend_figure(p: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
     """The 12-month placements series as bars with a line, values on top."""
     s = p["series"]
-    x = [r["label"] for r in s]
+    x = [plain(r["label"], breaks=True) for r in s]
     y = [r["v"] or 0 for r in s]
     fig = go.Figure()
     fig.add_bar(x=x, y=y, marker={"color": "rgba(47,211,255,0.35)",
                                   "line": {"color": PALETTE[0], "width": 1}},
-                text=[r["s"] for r in s], textposition="outside", cliponaxis=False,
+                text=[plain(r["s"]) for r in s], textposition="outside", cliponaxis=False,
                 constraintext="none",
                 hoverinfo="skip" if ctx["mode"] == "wall" else "x+y")
     fig.add_scatter(x=x, y=y, mode="lines+markers", line={"color": PALETTE[1], "width": 3},

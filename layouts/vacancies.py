@@ -64,6 +64,5 @@ def render(p: dict[str, Any], ctx: dict[str, Any]) -> tuple[dict[str, Any], dict
         "types": hbar(p["types"], ctx, PALETTE[0]),
         "industries": hbar(industries, ctx, PALETTE[2]),
         # Band labels break after the dash so narrow embeds never overlap them.
-        "salary": vbar([{**b, "label": b["label"].replace("–", "–<br>")}
-                        for b in p["salary_bands"]], ctx, PALETTE[1]),
+        "salary": vbar(p["salary_bands"], ctx, PALETTE[1], break_after="–"),
     }

@@ -17,6 +17,38 @@ GRAPH_CONFIG = {"displayModeBar": False, "responsive": True, "staticPlot": False
 FONT_SIZE = {"wall": 22, "region": 14, "embed": 13}
 
 
+def plain(text: Any, *, breaks: bool = False) -> str:
+    """Text for any Plotly string: HTML-like tags and entities shown literally, not rendered.
+
+    Plotly reads `<a>`, `<span style>`, `<b>`… in trace text, labels, ticks, hover text,
+    annotations and titles, and decodes `&lt;`, `&gt;`, `&amp;`. Every data-driven string
+    placed in a figure goes through here. With `breaks`, `<br>` (the only markup the
+    panels add themselves, e.g. under month labels) stays a line break.
+    """
+    if text is None:
+        return ""
+    s = str(text)
+    if breaks:
+        return "<br>".join(plain(part) for part in s.split("<br>"))
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _has_markup(s: str) -> bool:
+    """Whether a string holds an angle bracket other than a `<br>` line break."""
+    return "<" in s.replace("<br>", "") or ">" in s.replace("<br>", "")
+
+
+def plain_figure(obj: Any) -> Any:
+    """Safety net over a whole figure dict: any string still holding a tag is escaped."""
+    if isinstance(obj, str):
+        return plain(obj, breaks=True) if _has_markup(obj) else obj
+    if isinstance(obj, dict):
+        return {k: plain_figure(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [plain_figure(v) for v in obj]
+    return obj
+
+
 def cell_id(panel: str, cell: str) -> str:
     """Component id of an HTML cell of a panel (ids are prefixed per panel)."""
     return f"{panel}-c-{cell}"
@@ -195,15 +227,15 @@ def style_figure(fig: go.Figure, ctx: dict[str, Any], **layout: Any) -> dict[str
                      tickfont={"color": c["muted"]})
     if layout:
         fig.update_layout(**layout)
-    return fig.to_plotly_json()
+    # Builders escape their labels with plain(); this catches any string one forgot.
+    return plain_figure(fig.to_plotly_json())
 
 
 def hbar(rows: list[dict[str, Any]], ctx: dict[str, Any], color: str = PALETTE[0]) -> dict:
     """Horizontal bar chart of labelled values (largest on top), values printed at bar ends."""
-    rows = [r for r in rows]
-    labels = [r["label"] for r in rows][::-1]
+    labels = [plain(r["label"]) for r in rows][::-1]
     values = [r.get("v") or 0 for r in rows][::-1]
-    texts = [r.get("s") for r in rows][::-1]
+    texts = [plain(r.get("s")) for r in rows][::-1]
     fig = go.Figure(go.Bar(
         x=values, y=labels, orientation="h", text=texts, textposition="outside",
         marker={"color": color}, cliponaxis=False, constraintext="none",
@@ -214,12 +246,15 @@ def hbar(rows: list[dict[str, Any]], ctx: dict[str, Any], color: str = PALETTE[0
                         bargap=0.35)
 
 
-def vbar(rows: list[dict[str, Any]], ctx: dict[str, Any], color: str = PALETTE[0]) -> dict:
-    """Vertical bars with values on top."""
-    labels = [r["label"] for r in rows]
+def vbar(rows: list[dict[str, Any]], ctx: dict[str, Any], color: str = PALETTE[0], *,
+         break_after: str = "") -> dict:
+    """Vertical bars with values on top; labels break after `break_after` when given."""
+    labels = [plain(r["label"]) for r in rows]
+    if break_after:
+        labels = [label.replace(break_after, break_after + "<br>") for label in labels]
     values = [r.get("v") or 0 for r in rows]
     fig = go.Figure(go.Bar(
-        x=labels, y=values, text=[r.get("s") for r in rows], textposition="outside",
+        x=labels, y=values, text=[plain(r.get("s")) for r in rows], textposition="outside",
         marker={"color": color}, cliponaxis=False, constraintext="none",
         hoverinfo="skip" if ctx["mode"] == "wall" else "x+y",
     ))
@@ -234,7 +269,7 @@ def donut(rows: list[dict[str, Any]], ctx: dict[str, Any]) -> dict:
     if not rows:
         return empty_figure()
     fig = go.Figure(go.Pie(
-        labels=[r["label"] for r in rows], values=[r["v"] for r in rows], hole=0.55,
+        labels=[plain(r["label"]) for r in rows], values=[r["v"] for r in rows], hole=0.55,
         sort=False, direction="clockwise", textinfo="label+percent",
         textposition="outside", marker={"colors": PALETTE},
         hoverinfo="skip" if ctx["mode"] == "wall" else "label+value+percent",
