@@ -4,12 +4,13 @@ A public view hides person counts between 1 and N−1 (primary suppression). Tot
 their parts sit side by side on the same screen — a year total and its placement forms, a
 township and its communities — so a hidden part would come back by subtraction. This
 module models what a reader knows: a shown cell is exact, a `<N` cell lies in [1, N−1],
-a cell hidden to protect another (shown as `*`) is 0… at least 1 (N when it sits where
-primary suppression applies, since it would otherwise read `<N`) and unbounded above, and
+a cell shown as `*` (hidden to protect another) promises nothing (any value ≥ 0), and
 every additive group (total = Σ parts) holds. Bounds are tightened across all groups until
 nothing changes (interval constraint propagation); whenever some `<N` cell's interval
-shrinks to one value, one more cell is hidden — the smallest non-zero shown cell of a
-group through which the leak runs — and the check runs again.
+shrinks to one value, one more cell becomes `*` and the check runs again. The cell is
+taken from a group the leak runs through, nearest first: the smallest non-zero shown
+cell, else another `<N` cell (its upper bound is what pins the leak), else a shown zero,
+else the leaking cell itself.
 
 Not covered (documented for operators): differences between two views (a region's wall
 against its parent's), between two snapshots over time, and inequalities (today ≤ month).
@@ -61,7 +62,7 @@ def _bounds(cell: Cell, small_cell: int) -> tuple[float, float]:
         return (v, v) if v is not None else (0.0, INF)
     if cell.primary:
         return 1.0, float(small_cell - 1)
-    return (float(small_cell) if cell.eligible else 1.0), INF
+    return 0.0, INF
 
 
 def _propagate(groups: list[Group], cells: list[Cell], small_cell: int) -> dict[int, list]:
@@ -105,12 +106,14 @@ def _hide(cell: Cell) -> None:
 
 
 def _candidate(leak: Cell, groups: list[Group]) -> Cell | None:
-    """The smallest non-zero shown cell in a group reachable from `leak` through hidden cells."""
+    """The next cell to show as `*`, from the groups nearest to `leak` (see module doc)."""
     seen_groups: set[int] = set()
-    frontier = [leak]
     seen_cells = {id(leak)}
+    frontier = [leak]
     while frontier:
-        best: Cell | None = None
+        nonzero: Cell | None = None
+        other_primary: Cell | None = None
+        zero: Cell | None = None
         nxt: list[Cell] = []
         for cell in frontier:
             for gi in cell.groups:
@@ -119,19 +122,23 @@ def _candidate(leak: Cell, groups: list[Group]) -> Cell | None:
                 seen_groups.add(gi)
                 grp = groups[gi]
                 # Parts before the total: hiding a part keeps the headline number on screen.
-                for other in grp.parts + [grp.total]:
+                for other in [*grp.parts, grp.total]:
                     if other.hidden:
+                        if other.primary and other is not leak and other_primary is None:
+                            other_primary = other
                         if id(other) not in seen_cells:
                             seen_cells.add(id(other))
                             nxt.append(other)
-                    elif other.value and (best is None or other.value < best.value
-                                          or (other.value == best.value
-                                              and best is grp.total)):
-                        best = other
+                    elif other.value:
+                        if nonzero is None or other.value < nonzero.value:
+                            nonzero = other
+                    elif zero is None:
+                        zero = other
+        best = nonzero or other_primary or zero
         if best is not None:
             return best
         frontier = nxt
-    return None
+    return leak if leak.primary else None
 
 
 def protect(groups: list[Group], small_cell: int) -> int:
