@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
 from sqlalchemy import Column, Connection, Engine, MetaData, String, Table, select, text
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from queries.domain import (
     ASSISTANCE_KINDS,
@@ -229,14 +230,28 @@ class RowError(ValueError):
 
 
 def _s(v: Any) -> str | None:
-    return None if v is None else str(v)
+    """The cell as text; NUL bytes and lone surrogates (no database stores them) fail."""
+    if v is None:
+        return None
+    s = str(v)
+    if "\x00" in s:
+        raise ValueError("含有 NUL 字符 (contains a NUL character)")
+    if not s.isascii():
+        try:
+            s.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("含有无效字符 (contains an invalid character)") from None
+    return s
+
+
+_CODE_RE = re.compile(r"[0-9]{12}")  # ASCII digits only: \d would admit full-width ones
 
 
 def _parse_code(v: Any) -> str | None:
     s = _s(v)
     if s is None:
         return None
-    if not re.fullmatch(r"\d{12}", s):
+    if not _CODE_RE.fullmatch(s):
         raise ValueError("区划代码须为 12 位数字 (region code must be 12 digits)")
     return s
 
@@ -266,7 +281,7 @@ def _parse_float(v: Any) -> float | None:
     return f
 
 
-_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _parse_date(v: Any) -> dt.date | None:
@@ -538,7 +553,7 @@ class PlacementRow(_Row):
     person_id: Id
     vacancy_id: Id = None
     community_code: Code
-    placed_at: str | None
+    placed_at: Annotated[str | None, BeforeValidator(_text(64))]
     form: Annotated[
         str | None, BeforeValidator(_enum(PLACEMENT_FORMS, FORM_ALIASES, "就业形式 (form)"))
     ]
@@ -593,7 +608,11 @@ MODELS: dict[str, type[_Row]] = {
 def _parse_placed_at(value: str, zone: ZoneInfo) -> dt.datetime:
     """A date or ISO datetime as naive local time; aware values are converted to `zone`."""
     if _DATE_RE.fullmatch(value):
-        return dt.datetime.combine(_parse_date(value), dt.time())  # type: ignore[arg-type]
+        try:
+            day = _parse_date(value)
+        except ValueError as err:
+            raise RowError(f"placed_at: {err}") from None
+        return dt.datetime.combine(day, dt.time())  # type: ignore[arg-type]
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}.*", value):
         raise RowError(
             f"placed_at: 应为日期或 ISO 8601 时间 (bad date/datetime): {value[:40]!r}"
@@ -605,7 +624,12 @@ def _parse_placed_at(value: str, zone: ZoneInfo) -> dt.datetime:
             f"placed_at: 应为日期或 ISO 8601 时间 (bad date/datetime): {value[:40]!r}"
         ) from None
     if t.tzinfo is not None:
-        t = t.astimezone(zone).replace(tzinfo=None)
+        try:
+            t = t.astimezone(zone).replace(tzinfo=None)
+        except (OverflowError, ValueError):
+            raise RowError(
+                f"placed_at: 时间超出范围 (datetime out of range): {value[:40]!r}"
+            ) from None
     return t
 
 
@@ -964,21 +988,131 @@ class _Progress:
 
 _SEEN_TABLE = "tmp_import_seen_ids"
 
+# An import's scope: a predicate on 12-digit region codes (e.g. a token's subtree).
+Scope = Callable[[str], bool]
+
+# The region columns of each KIND: every one that is given must lie in the scope.
+SCOPE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "regions": ("code", "parent_code"),
+    "persons": ("community_code",),
+    "households": ("community_code",),
+    "employers": ("community_code",),
+    "vacancies": ("community_code",),
+    "placements": ("community_code",),
+    "assistance": ("community_code",),
+    "targets": ("region_code",),
+}
+# Region columns that are optional in general but must be given in a scoped import: a root
+# region or an employer with no community would belong to no region of the scope.
+SCOPE_REQUIRED: dict[str, tuple[str, ...]] = {
+    "regions": ("parent_code",), "employers": ("community_code",),
+}
+# Where a stored record lives: a scoped import may replace it only if this lies in scope
+# (a region is managed by its parent's holder; targets are keyed by their region).
+OWNER_COLUMN: dict[str, str] = {
+    "regions": "parent_code",
+    "persons": "community_code",
+    "households": "community_code",
+    "employers": "community_code",
+    "vacancies": "community_code",
+    "placements": "community_code",
+    "assistance": "community_code",
+}
+# References to other records: (column, KIND it names).
+REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
+    "persons": (("household_id", "households"),),
+    "vacancies": (("employer_id", "employers"),),
+    "placements": (("person_id", "persons"), ("vacancy_id", "vacancies")),
+    "assistance": (("person_id", "persons"),),
+}
+_REF_LABELS = {"households": "households", "employers": "employers", "persons": "persons",
+               "vacancies": "vacancies"}
+
+
+def _out_of_scope(col: str, code: str | None) -> str:
+    return f"{col}: 超出授权的区域范围 (region outside the permitted scope: {code})"
+
+
+def _belongs_elsewhere(col: str, ident: str) -> str:
+    return f"{col}: 属于其他区域 (belongs to another region: {ident!r})"
+
+
+def _printable(text: str) -> str:
+    """A reason safe for any UTF-8 sink: NULs and lone surrogates escaped."""
+    text = text.replace("\x00", "\\x00")
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _safe_key(key: str | None) -> str | None:
+    """An id usable in SQL (no NUL, valid UTF-8, not over-long), else None."""
+    if key is None or len(key) > 300 or "\x00" in key:
+        return None
+    if not key.isascii():
+        try:
+            key.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+    return key
+
+
+# Errors of a write that the row's values cause (bad data, a key clash, a value the
+# driver cannot bind). Other database errors (connection lost, lock timeout) are failures
+# of the whole import.
+_ROW_DB_ERRORS: tuple[type[BaseException], ...] = (
+    StatementError, ValueError, TypeError, OverflowError, UnicodeError,
+)
+
+
+def _row_fault(err: BaseException) -> bool:
+    """Whether a failed write is the row's fault rather than the database's."""
+    if isinstance(err, DBAPIError):
+        return isinstance(err, DataError | IntegrityError) and not err.connection_invalidated
+    return True
+
+Decided = tuple[int, dict[str, Any], str | None]  # (line, original cells, reason or None)
+
+
+@dataclass
+class _Pending:
+    """A valid region row waiting for the whole file to be read (its parent may follow)."""
+
+    line: int
+    original: dict[str, Any]
+    model: RegionRow
+
 
 class _Importer:
-    """Validates chunks of canonical rows and upserts the valid ones on one connection."""
+    """Validates chunks of canonical rows and upserts the valid ones on one connection.
 
-    def __init__(self, conn: Connection, kind: str, tz: str, salt: str | None) -> None:
+    Every stage is per row: whatever one row contains becomes that row's reject reason.
+    Regions are decided once the whole file is read, so parents may come in any order.
+    """
+
+    def __init__(
+        self, conn: Connection, kind: str, tz: str, salt: str | None,
+        scope: Scope | None = None,
+    ) -> None:
         self.conn = conn
         self.kind = kind
         self.zone = ZoneInfo(tz)
         self.salt = salt
+        self.scope = scope
         self.model = MODELS[kind]
         self.table = TABLES[kind].__table__
-        self.regions: dict[str, str] = dict(
-            conn.execute(select(Region.code, Region.level)).tuples().all()
-        )
+        self.regions: dict[str, str] = {}
+        self.parents: dict[str, str | None] = {}
+        for code, level, parent in conn.execute(
+            select(Region.code, Region.level, Region.parent_code)
+        ).tuples():
+            self.regions[code] = level
+            if kind == "regions":
+                self.parents[code] = parent
         self.level_rank = {lv: i for i, lv in enumerate(LEVELS)}
+        # Regions: valid rows by code until the file is read, and codes rejected (line).
+        self.pending: dict[str, _Pending] = {}
+        self.rejected_codes: dict[str, int] = {}
         # Ids seen earlier in this file live in a temp table, not in memory: memory must
         # not grow with the file.
         self.seen = Table(_SEEN_TABLE, MetaData(), Column("k", String(400), primary_key=True),
@@ -992,22 +1126,29 @@ class _Importer:
     # -------------------------------------------------------------- helpers
     def _key(self, canon: dict[str, Any]) -> str | None:
         if self.kind != "targets":
-            return canon.get(ID_COLUMNS[self.kind][0])
+            key = canon.get(ID_COLUMNS[self.kind][0])
+            return _safe_key(key if key is None else str(key))
         parts = [canon.get(c) for c in ID_COLUMNS[self.kind]]
         if any(p is None for p in parts):
             return None
-        if self.kind == "targets":
-            try:
-                parts[2] = str(_parse_int(parts[2]))
-            except ValueError:
-                pass
-        return "\x1f".join(str(p) for p in parts)
+        try:
+            parts[2] = str(_parse_int(parts[2]))
+        except ValueError:
+            pass
+        return _safe_key("\x1f".join(str(p) for p in parts))
 
-    def _existing(self, model: Any, col: str, ids: set[str]) -> set[str]:
+    def _in_scope(self, code: str | None) -> bool:
+        return self.scope is None or (code is not None and self.scope(code))
+
+    def _owners(self, kind: str, ids: set[str]) -> dict[str, str | None]:
+        """Stored records of KIND among `ids`: id -> the region that owns it."""
         if not ids:
-            return set()
-        column = getattr(model, col)
-        return set(self.conn.execute(select(column).where(column.in_(list(ids)))).scalars())
+            return {}
+        model = TABLES[kind]
+        id_col = getattr(model, ID_COLUMNS[kind][0])
+        owner = getattr(model, OWNER_COLUMN[kind])
+        rows = self.conn.execute(select(id_col, owner).where(id_col.in_(list(ids)))).tuples()
+        return dict(rows.all())
 
     def _community(self, field_name: str, code: str | None) -> str | None:
         if code is None:
@@ -1020,41 +1161,86 @@ class _Importer:
         return None
 
     # -------------------------------------------------------------- one chunk
-    def process(self, chunk: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, str | None]]:
-        """Validate and upsert a chunk; returns (position in chunk, reason or None) per row."""
-        reasons: list[str | None] = [None] * len(chunk)
-        models: list[Any] = [None] * len(chunk)
-        keys: list[str | None] = [None] * len(chunk)
-        required = REQUIRED[self.kind]
-        for i, (_, canon) in enumerate(chunk):
-            key = self._key(canon)
-            # Over-long ids fail validation anyway; keep them out of the VARCHAR(400) table.
-            keys[i] = key if key is None or len(key) <= 300 else None
-            missing = [c for c in required if canon.get(c) is None]
-            if missing:
-                reasons[i] = "缺少必填字段 (missing required field): " + ", ".join(missing)
+    def process(self, chunk: list[Raw]) -> list[Decided]:
+        """Validate and upsert a chunk; returns (line, original, reason or None) per row.
+
+        Region rows that pass every per-row check are held back until finish().
+        """
+        n = len(chunk)
+        reasons: list[str | None] = [reason for _, _, _, reason in chunk]
+        models: list[Any] = [None] * n
+        keys: list[str | None] = [None] * n
+        placed: list[dt.datetime | None] = [None] * n
+        for i, (_, _, canon, reason) in enumerate(chunk):
+            if reason is not None or canon is None:
+                reasons[i] = reason or "无法读取该行 (row could not be read)"
                 continue
-            try:
-                models[i] = self.model.model_validate(canon)
-            except ValidationError as err:
-                reasons[i] = _format_errors(err)
-                continue
-            except RowError as err:
-                reasons[i] = str(err)
-                continue
-            if self.kind == "placements":
-                try:
-                    at = _parse_placed_at(models[i].placed_at, self.zone)
-                    models[i] = (models[i], at)
-                except RowError as err:
-                    reasons[i] = str(err)
+            keys[i] = self._key(canon)
+            reasons[i], models[i], placed[i] = self._validate(canon)
 
         self._duplicates(keys, reasons)
+        self._check_scope(models, reasons)
         self._references(models, reasons)
 
-        rows = [self._db_row(m) for m, r in zip(models, reasons, strict=True) if r is None]
-        upsert(self.conn, self.table, rows)
-        return list(enumerate(reasons))
+        if self.kind == "regions":
+            return self._hold_regions(chunk, models, reasons)
+        rows: list[dict[str, Any]] = []
+        at: list[int] = []
+        for i, (m, r) in enumerate(zip(models, reasons, strict=True)):
+            if r is not None:
+                continue
+            try:
+                rows.append(self._db_row(m, placed[i]))
+                at.append(i)
+            except Exception as err:  # noqa: BLE001 - the row's values, reported as such
+                reasons[i] = f"无法转换该行 (row could not be converted: {type(err).__name__})"
+        self._write(rows, at, reasons)
+        return [(line, original, reasons[i]) for i, (line, original, _, _) in enumerate(chunk)]
+
+    def _validate(
+        self, canon: dict[str, Any]
+    ) -> tuple[str | None, Any, dt.datetime | None]:
+        """(reason, model, local placed_at) of one canonical row."""
+        missing = [c for c in REQUIRED[self.kind] if canon.get(c) is None]
+        if missing:
+            return "缺少必填字段 (missing required field): " + ", ".join(missing), None, None
+        try:
+            m = self.model.model_validate(canon)
+            at = _parse_placed_at(m.placed_at, self.zone) if self.kind == "placements" else None
+        except ValidationError as err:
+            return _format_errors(err), None, None
+        except RowError as err:
+            return str(err), None, None
+        except Exception as err:  # noqa: BLE001 - a value no parser foresaw: reject the row
+            log.debug("row could not be parsed", exc_info=True)
+            return f"无法解析该行 (row could not be parsed: {type(err).__name__})", None, None
+        return None, m, at
+
+    def _write(self, rows: list[dict[str, Any]], at: list[int],
+               reasons: list[str | None]) -> None:
+        """Upsert a chunk in a savepoint; if the database refuses it, row by row."""
+        if not rows:
+            return
+        try:
+            with self.conn.begin_nested():
+                upsert(self.conn, self.table, rows)
+            return
+        except _ROW_DB_ERRORS as err:
+            if not _row_fault(err):
+                raise
+            log.info("chunk refused by the database (%s); retrying row by row",
+                     type(err).__name__)
+        for row, i in zip(rows, at, strict=True):
+            try:
+                with self.conn.begin_nested():
+                    upsert(self.conn, self.table, [row])
+            except _ROW_DB_ERRORS as err:
+                if not _row_fault(err):
+                    raise
+                orig = getattr(err, "orig", None) or err
+                first = (str(orig).splitlines() or [""])[0][:120]
+                reasons[i] = ("数据库拒绝该行 (the database refused the row: "
+                              f"{type(orig).__name__}: {first})")
 
     def _duplicates(self, keys: list[str | None], reasons: list[str | None]) -> None:
         present = {k for k in keys if k is not None}
@@ -1094,40 +1280,43 @@ class _Importer:
             f"INSERT INTO {_SEEN_TABLE} (k) VALUES ({ph})", [(k,) for k in keys]
         )
 
-    def _references(self, models: list[Any], reasons: list[str | None]) -> None:
+    def _check_scope(self, models: list[Any], reasons: list[str | None]) -> None:
+        """A scoped import writes only rows, and replaces only records, inside its scope."""
+        if self.scope is None:
+            return
         k = self.kind
         live = [i for i, r in enumerate(reasons) if r is None]
+        owner_col = OWNER_COLUMN.get(k)
+        id_col = ID_COLUMNS[k][0]
+        stored = self._owners(k, {getattr(models[i], id_col) for i in live}) if owner_col else {}
+        for i in live:
+            m = models[i]
+            errs: list[str] = []
+            for col in SCOPE_COLUMNS[k]:
+                code = getattr(m, col)
+                if code is None:
+                    if col in SCOPE_REQUIRED.get(k, ()):
+                        errs.append(f"{col}: 限定区域的导入必须填写 (required when the import "
+                                    "is limited to a region)")
+                elif not self._in_scope(code):
+                    errs.append(_out_of_scope(col, code))
+            ident = getattr(m, id_col)
+            if not errs and ident in stored and not self._in_scope(stored[ident]):
+                errs.append(_belongs_elsewhere(id_col, ident))
+            if errs:
+                reasons[i] = "; ".join(errs)
+
+    def _references(self, models: list[Any], reasons: list[str | None]) -> None:
+        k = self.kind
         if k == "regions":
-            for i in live:
-                m = models[i]
-                reasons[i] = self._region_parent(m)
-                if reasons[i] is None:
-                    self.regions[m.code] = m.level  # later rows may hang below it
-            return
-        if k == "placements":
-            rows = [models[i][0] for i in live]
-        else:
-            rows = [models[i] for i in live]
-        refs: dict[str, set[str]] = {}
-        if k == "persons":
-            refs["household_id"] = self._existing(
-                Household, "household_id", {m.household_id for m in rows if m.household_id}
-            )
-        if k == "vacancies":
-            refs["employer_id"] = self._existing(
-                Employer, "employer_id", {m.employer_id for m in rows if m.employer_id}
-            )
-        if k in ("placements", "assistance"):
-            refs["person_id"] = self._existing(
-                Person, "person_id", {m.person_id for m in rows if m.person_id}
-            )
-        if k == "placements":
-            refs["vacancy_id"] = self._existing(
-                Vacancy, "vacancy_id", {m.vacancy_id for m in rows if m.vacancy_id}
-            )
-        labels = {"household_id": "households", "employer_id": "employers",
-                  "person_id": "persons", "vacancy_id": "vacancies"}
-        for i, m in zip(live, rows, strict=True):
+            return  # parents are resolved over the whole file in finish()
+        live = [i for i, r in enumerate(reasons) if r is None]
+        refs = {
+            col: self._owners(ref_kind, {getattr(models[i], col) for i in live} - {None})
+            for col, ref_kind in REFERENCES.get(k, ())
+        }
+        for i in live:
+            m = models[i]
             errs: list[str] = []
             if k == "targets":
                 if m.region_code not in self.regions:
@@ -1136,46 +1325,168 @@ class _Importer:
                 e = self._community("community_code", m.community_code)
                 if e:
                     errs.append(e)
-            for col, found in refs.items():
+            for col, ref_kind in REFERENCES.get(k, ()):
                 v = getattr(m, col)
-                if v is not None and v not in found:
+                if v is None:
+                    continue
+                if v not in refs[col]:
                     errs.append(
-                        f"{col}: 引用的记录不存在 (no such {labels[col]} id {v!r})"
+                        f"{col}: 引用的记录不存在 (no such {_REF_LABELS[ref_kind]} id {v!r})"
                     )
+                elif not self._in_scope(refs[col][v]):
+                    errs.append(f"{col}: 引用的记录属于其他区域 (the {_REF_LABELS[ref_kind]} "
+                                f"record {v!r} belongs to another region)")
             if errs:
                 reasons[i] = "; ".join(errs)
 
-    def _region_parent(self, m: RegionRow) -> str | None:
-        if m.parent_code is None:
-            return None
-        parent_level = self.regions.get(m.parent_code)
-        if parent_level is None:
-            return (
-                f"parent_code: 上级区划不存在 (unknown parent region {m.parent_code}; "
-                "parents must be in the database or earlier in the file)"
-            )
+    # -------------------------------------------------------------- regions, any order
+    def _hold_regions(
+        self, chunk: list[Raw], models: list[Any], reasons: list[str | None]
+    ) -> list[Decided]:
+        """Keep valid region rows for finish(); return the rejected ones now."""
+        out: list[Decided] = []
+        for i, (line, original, canon, _) in enumerate(chunk):
+            if reasons[i] is None:
+                m = models[i]
+                self.pending[m.code] = _Pending(line, original, m)
+                continue
+            code = (canon or {}).get("code")
+            if isinstance(code, str) and _CODE_RE.fullmatch(code):
+                self.rejected_codes.setdefault(code, line)
+            out.append((line, original, reasons[i]))
+        return out
+
+    def finish(self) -> list[Decided]:
+        """Decide the held region rows over the whole file; upsert the accepted ones.
+
+        Parents resolve within the file whatever the order. A row is rejected when its
+        parent is in neither the file nor the database, when it lies on a cycle, when its
+        level is not below its parent's, or when it hangs below a rejected row.
+        """
+        if self.kind != "regions" or not self.pending:
+            return []
+        pending = self.pending
+        verdict: dict[str, str | None] = {}
+        children: dict[str, list[str]] = {}
+        for code, p in pending.items():
+            parent = p.model.parent_code
+            if parent is not None and parent in pending:
+                children.setdefault(parent, []).append(code)
+
+        def below(parent: str, child: str) -> str | None:
+            """The verdict of a row whose parent row of the file is decided."""
+            if verdict[parent] is None:
+                return self._level_error(pending[child].model, pending[parent].model.level)
+            if parent in self.regions:  # the stored version of the parent stands
+                return self._level_error(pending[child].model, self.regions[parent])
+            return _depends_on(parent, pending[parent].line)
+
+        def decide(code: str, reason: str | None) -> None:
+            # Iterative: a deep chain must not hit the recursion limit.
+            stack = [(code, reason)]
+            while stack:
+                c, r = stack.pop()
+                verdict[c] = r
+                stack.extend((child, below(c, child)) for child in children.get(c, ()))
+
+        for code, p in pending.items():
+            parent = p.model.parent_code
+            if parent is None:
+                decide(code, None)
+            elif parent in pending:
+                continue  # decided with its parent
+            elif parent in self.regions:
+                reason = self._level_error(p.model, self.regions[parent])
+                if reason is None and self._closes_cycle(code, parent):
+                    reason = _cycle_reason([code, parent])
+                decide(code, reason)
+            elif parent in self.rejected_codes:
+                decide(code, _depends_on(parent, self.rejected_codes[parent]))
+            else:
+                decide(code, (
+                    f"parent_code: 上级区划不存在 (unknown parent region {parent}: in neither "
+                    "the file nor the database)"
+                ))
+        # Rows never reached lie on a cycle of the file or hang below one.
+        for code in pending:
+            if code in verdict:
+                continue
+            path = [code]
+            seen = {code}
+            nxt = pending[code].model.parent_code
+            while nxt is not None and nxt in pending and nxt not in verdict and nxt not in seen:
+                path.append(nxt)
+                seen.add(nxt)
+                nxt = pending[nxt].model.parent_code
+            if nxt is None or nxt not in seen:  # pragma: no cover - reached rows are decided
+                continue
+            cycle = path[path.index(nxt):]
+            for c in cycle:
+                verdict[c] = _cycle_reason(cycle[cycle.index(c):] + cycle[:cycle.index(c)])
+            for c in cycle:
+                for child in children.get(c, ()):
+                    if child not in verdict:
+                        decide(child, below(c, child))
+
+        decided: list[Decided] = []
+        rows: list[dict[str, Any]] = []
+        at: list[int] = []
+        order = list(pending)
+        reasons = [verdict[code] for code in order]
+        for i, code in enumerate(order):
+            if reasons[i] is None:
+                rows.append(self._db_row(pending[code].model, None))
+                at.append(i)
+        for start in range(0, len(rows), CHUNK_SIZE):
+            part = range(start, min(start + CHUNK_SIZE, len(rows)))
+            self._write([rows[j] for j in part], [at[j] for j in part], reasons)
+        for i, code in enumerate(order):
+            p = pending[code]
+            decided.append((p.line, p.original, reasons[i]))
+            if reasons[i] is None:
+                self.regions[code] = p.model.level
+        self.pending = {}
+        return decided
+
+    def _level_error(self, m: RegionRow, parent_level: str) -> str | None:
         if self.level_rank[parent_level] >= self.level_rank[m.level]:
-            return (
-                f"level: 层级须低于上级 ({m.level} cannot be under a {parent_level})"
-            )
+            return f"level: 层级须低于上级 ({m.level} cannot be under a {parent_level})"
         return None
 
-    def _db_row(self, m: Any) -> dict[str, Any]:
+    def _closes_cycle(self, code: str, parent: str) -> bool:
+        """Whether the stored ancestors of `parent`, as this file leaves them, reach `code`."""
+        seen: set[str] = set()
+        c: str | None = parent
+        while c is not None and c not in seen:
+            if c == code:
+                return True
+            seen.add(c)
+            c = self.pending[c].model.parent_code if c in self.pending else self.parents.get(c)
+        return False
+
+    def _db_row(self, m: Any, placed_at: dt.datetime | None) -> dict[str, Any]:
         k = self.kind
-        if k == "placements":
-            row_m, at = m
-            d = dict(row_m.__dict__)
-            d["placed_at"] = at
-            d["placed_on"] = at.date()
-            return d
         d = dict(m.__dict__)  # the validated fields; much cheaper than model_dump()
-        if k == "persons":
+        if k == "placements":
+            d["placed_at"] = placed_at
+            d["placed_on"] = placed_at.date()  # type: ignore[union-attr]
+        elif k == "persons":
             idn = d.pop("id_number")
             d["id_hash"] = hash_id_number(idn, self.salt) if idn else None  # type: ignore[arg-type]
             groups = set(d.pop("key_groups"))
             for g in KEY_GROUPS:
                 d[f"kg_{g}"] = g in groups
         return d
+
+
+def _depends_on(code: str, line: int) -> str:
+    return (f"parent_code: 上级区划 {code} 在本文件第 {line} 行被拒绝 "
+            f"(depends on the rejected row of region {code}, line {line})")
+
+
+def _cycle_reason(cycle: list[str]) -> str:
+    chain = " → ".join([*cycle, cycle[0]])
+    return f"parent_code: 上级关系成环 (parents form a cycle: {chain})"
 
 
 def _chunks(
@@ -1200,30 +1511,33 @@ def _run(
     on_chunk: Callable[[int], None] | None,
     chunk_size: int,
     counts: dict[str, int],
+    scope: Scope | None = None,
 ) -> None:
     """Validate and upsert everything in one transaction, counting into `counts`."""
     salt = get_or_create_salt(engine) if kind == "persons" else None
+
+    def tally(decided: list[Decided]) -> None:
+        for line, original, reason in decided:
+            if reason is None:
+                counts["imported"] += 1
+            else:
+                counts["rejected"] += 1
+                on_reject(line, original, _printable(reason))
+
     with engine.connect() as conn, conn.begin():
         if conn.dialect.name == "sqlite":
             # Take SQLite's write lock first (waiting on busy_timeout if needed): a WAL read
             # snapshot taken before our first write could not be upgraded later if another
-            # process committed meanwhile ("database is locked" mid-import).
+            # process committed meanwhile ("database is locked" mid-import). Being a write,
+            # it also opens the transaction that the savepoints of each chunk nest in.
             upsert(conn, Meta, [{"key": "last_import", "value": f"{kind} {dt.datetime.now()}"}])
-        imp = _Importer(conn, kind, tz, salt)
+        imp = _Importer(conn, kind, tz, salt, scope)
         for chunk in _chunks(raws, chunk_size):
             counts["read"] += len(chunk)
-            good = [(line, canon) for line, _, canon, reason in chunk if reason is None]
-            verdicts = iter(imp.process(good))  # type: ignore[arg-type]
-            for line, original, _canon, reason in chunk:
-                if reason is None:
-                    reason = next(verdicts)[1]  # same order as `good`
-                if reason is None:
-                    counts["imported"] += 1
-                else:
-                    counts["rejected"] += 1
-                    on_reject(line, original, reason)
+            tally(imp.process(chunk))
             if on_chunk is not None:
                 on_chunk(counts["read"])
+        tally(imp.finish())
         imp.close()
 
 
@@ -1241,8 +1555,13 @@ def import_file(
     tz: str = "Asia/Shanghai",
     progress: bool | Callable[[int], None] | None = None,
     chunk_size: int = CHUNK_SIZE,
+    scope: Scope | None = None,
 ) -> ImportResult:
-    """Import one exchange file (CSV, XLSX, JSON Lines) of KIND in one transaction."""
+    """Import one exchange file (CSV, XLSX, JSON Lines) of KIND in one transaction.
+
+    With `scope` (a predicate on region codes), rows are written only inside it: see
+    import_records.
+    """
     p = Path(path)
     rej = Path(rejects_path) if rejects_path else p.with_name(p.name + ".rejects.csv")
     result = ImportResult(kind=kind, path=str(p))
@@ -1271,7 +1590,8 @@ def import_file(
     writer = _RejectsWriter(kind, rej, state)
     counts = {"read": 0, "imported": 0, "rejected": 0}
     try:
-        _run(engine, kind, reader(kind, p, state), tz, writer.write, on_chunk, chunk_size, counts)
+        _run(engine, kind, reader(kind, p, state), tz, writer.write, on_chunk, chunk_size, counts,
+             scope)
     except FatalImportError as err:
         result.error = str(err)
     except Exception as err:  # noqa: BLE001 - report, never a traceback, and roll back
@@ -1303,8 +1623,16 @@ def import_records(
     records: list[dict[str, Any]],
     *,
     tz: str = "Asia/Shanghai",
+    scope: Scope | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
-    """Validate and import a JSON array of records; returns (imported, [{index, reason}])."""
+    """Validate and import a JSON array of records; returns (imported, [{index, reason}]).
+
+    With `scope` (a predicate on 12-digit region codes, e.g. a token's subtree), checked on
+    each canonical row after header aliasing and parsing: every region column given must be
+    in scope; a record whose id is stored in a region outside it is rejected ("belongs to
+    another region") and left as it is; regions go only under in-scope parents; references
+    to records outside the scope are rejected.
+    """
     _check_kind(kind)
     rejected: list[dict[str, Any]] = []
 
@@ -1320,5 +1648,6 @@ def import_records(
         rejected.append({"index": index, "reason": reason})
 
     counts = {"read": 0, "imported": 0, "rejected": 0}
-    _run(engine, kind, raws(), tz, on_reject, None, CHUNK_SIZE, counts)
+    _run(engine, kind, raws(), tz, on_reject, None, CHUNK_SIZE, counts, scope)
+    rejected.sort(key=lambda r: r["index"])
     return counts["imported"], rejected
