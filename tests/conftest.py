@@ -84,6 +84,18 @@ def redis_url() -> str:
     return REDIS_URL
 
 
+# ---------------------------------------------------------------- no skips under CI
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """Under CI=true a skipped test (a service, browser or package missing) is a failure."""
+    outcome = yield
+    rep = outcome.get_result()
+    if IN_CI and rep.skipped and not hasattr(rep, "wasxfail"):
+        reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+        rep.outcome = "failed"
+        rep.longrepr = f"skipped under CI=true, where every test must run: {reason}"
+
+
 # ---------------------------------------------------------------- personal-data scan
 from tests import pii  # noqa: E402
 

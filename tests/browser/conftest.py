@@ -1,7 +1,7 @@
 """Real headless Chromium against the app served from a thread on a demo database.
 
-Run with `python -m pytest tests/browser --headless`. Without Chromium the tests skip
-locally; under CI=true they fail instead of skipping.
+Run with `python -m pytest tests/browser`. Without Chromium the tests skip locally; under
+CI=true they fail instead of skipping.
 """
 
 from __future__ import annotations
@@ -123,6 +123,7 @@ def browser(server: ServerThread) -> Iterator[Any]:
     if not (Path(CHROMIUM).exists() and shutil.which("chromedriver")):
         _unavailable("Chromium or chromedriver not installed")
     from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
 
     opts = webdriver.ChromeOptions()
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
@@ -130,7 +131,9 @@ def browser(server: ServerThread) -> Iterator[Any]:
         opts.add_argument(arg)
     opts.binary_location = CHROMIUM
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(options=opts)
+    # The system chromedriver, named explicitly: Selenium Manager would otherwise try to
+    # download a driver matching the browser (no network here).
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
         "width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": False})
     driver.base = server.base  # type: ignore[attr-defined]
