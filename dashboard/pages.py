@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import html as html_lib
 import json
+import math
 import re
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -33,10 +34,27 @@ EMBED_RE = re.compile(r"^/embed/([a-z_]{1,30})/([0-9A-Za-z]{1,20})/?$")
 HHMM_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
+QUERY_NUMBER_MAX_CHARS = 64
+
+
 def _int(value: Any, default: int, lo: int, hi: int) -> int:
+    """A numeric query value clamped to lo..hi; anything but a finite number gives default.
+
+    No query value may fail a page: `inf`, `nan`, `1e400` (inf once parsed), absurdly long
+    digit strings and garbage all fall back to the default.
+    """
+    if value is None or isinstance(value, bool):
+        return default
     try:
-        return max(lo, min(hi, int(float(value))))
-    except (TypeError, ValueError):
+        if isinstance(value, str):
+            if len(value) > QUERY_NUMBER_MAX_CHARS:
+                return default
+            value = value.strip()
+        number = float(value)
+        if not math.isfinite(number):
+            return default
+        return max(lo, min(hi, int(number)))
+    except (TypeError, ValueError, OverflowError, ArithmeticError):
         return default
 
 
