@@ -29,6 +29,7 @@ from dashboard.openapi import (
 )
 from queries import snapshots
 from queries.domain import LEVELS, METRIC_KEYS, SERIES_KEYS
+from queries.refresh import pending_failure
 
 log = logging.getLogger("dashboard.api")
 
@@ -421,6 +422,9 @@ def healthz() -> Response:
             "stale": True,
             "error": "database unavailable",
         }
+        pending = pending_failure(rt.engine)
+        if pending is not None:  # a refresh in this process failed and could not record it
+            body["last_error"] = snapshots.pending_error(pending, rt.settings.timezone)
     resp = json_response(body, status)
     resp.headers["Cache-Control"] = "no-store"
     return resp

@@ -2,14 +2,22 @@
 
 A batch becomes visible only when its run is marked `ok`, in the same transaction as its
 rows' insert, so readers (queries.snapshots.latest_batch) never see half a batch. The
-lock is a lease on a `locks` row, so it holds across processes and machines.
+lock is a lease on a `locks` row, so it holds across processes and machines. The holder
+renews a short lease from a heartbeat thread while it runs, so a holder on another host
+that dies frees the lock within LEASE_SECONDS; a holder on this host whose process is gone
+is taken over at once; SIGTERM (and Ctrl-C) unwinds a refresh, releasing the lock.
+
+A failure that cannot be recorded (the database is away) is kept in this process's memory
+(`pending_failure`), shown by /healthz, and written by the next refresh that can.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -20,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, delete, insert, or_, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from queries.aggregate import compute_snapshot
@@ -29,7 +37,10 @@ from queries.models import Lock, RefreshRun, SnapshotRegion
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "refresh"
-LEASE_SECONDS = 30 * 60
+# A short lease renewed by a heartbeat: a holder that stops renewing (its host died, or
+# it was killed on another host) loses the lock after LEASE_SECONDS.
+LEASE_SECONDS = 60.0
+HEARTBEAT_FRACTION = 1 / 6
 KEEP_RUN_RECORDS = 500
 CHUNK_ROWS = 2000
 
@@ -39,17 +50,82 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+def _read_text(path: str) -> str:
+    """A small system file's text, or "" where it does not exist (not Linux)."""
+    try:
+        with open(path, encoding="ascii", errors="replace") as fh:
+            return fh.read().strip()
+    except OSError:
+        return ""
+
+
+def _pid_space() -> str:
+    """Id of the process-id space of this process: host, boot and pid namespace."""
+    try:
+        pid_ns = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        pid_ns = ""
+    raw = f"{socket.gethostname()}|{_read_text('/proc/sys/kernel/random/boot_id')}|{pid_ns}"
+    return hashlib.sha1(raw.encode()).hexdigest()[:10]
+
+
+PID_SPACE = _pid_space()
+
+
 def new_holder() -> str:
-    """A lock holder id unique across hosts, processes and threads."""
-    return f"{socket.gethostname()[:40]}:{os.getpid()}:{threading.get_ident()}:" \
-        f"{uuid.uuid4().hex[:8]}"
+    """A lock holder id unique across hosts, processes and threads.
+
+    `host:space:pid:thread:nonce`; `space` names the pid namespace, so a process on the
+    same host (and namespace) can tell whether the holder's process still exists.
+    """
+    return f"{socket.gethostname()[:40]}:{PID_SPACE}:{os.getpid()}:" \
+        f"{threading.get_ident()}:{uuid.uuid4().hex[:8]}"
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists here and is not a zombie."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by another user
+    except OSError:
+        return True  # cannot tell: assume alive (the lease still expires)
+    stat = _read_text(f"/proc/{pid}/stat")
+    state = stat.rsplit(")", 1)[-1].split()[:1]
+    return state not in (["Z"], ["X"])
+
+
+# Holders of this process that finished but could not give the lock back (database away).
+_ABANDONED: set[str] = set()
+
+
+def holder_is_dead(holder: str | None) -> bool:
+    """True when the holder is a process of this pid space that no longer runs.
+
+    Also for a holder of this process that finished without releasing (see _ABANDONED).
+    """
+    if not holder:
+        return False
+    if holder in _ABANDONED:
+        return True
+    parts = holder.split(":")
+    if len(parts) != 5 or parts[1] != PID_SPACE or not parts[2].isdigit():
+        return False  # another host or an old-style id: only the lease can tell
+    return not _pid_alive(int(parts[2]))
 
 
 # ---------------------------------------------------------------- lease lock
 def try_acquire(
     engine: Engine, holder: str, name: str = LOCK_NAME, lease_seconds: float = LEASE_SECONDS
 ) -> bool:
-    """Take the lease if it is free or expired, in one atomic conditional UPDATE."""
+    """Take the lease if it is free, expired or held by a dead process of this host.
+
+    Each step is one atomic conditional UPDATE, so two contenders never both win.
+    """
     now = utcnow()
     expires = now + dt.timedelta(seconds=lease_seconds)
     with engine.begin() as conn:
@@ -60,8 +136,22 @@ def try_acquire(
         )
         if res.rowcount == 1:
             return True
-        exists = conn.execute(select(Lock.name).where(Lock.name == name)).first()
-    if exists is not None:
+    with engine.connect() as conn:
+        current = conn.execute(select(Lock.holder).where(Lock.name == name)).first()
+    if current is not None:
+        if not holder_is_dead(current.holder):
+            return False
+        with engine.begin() as conn:
+            res = conn.execute(
+                update(Lock)
+                .where(Lock.name == name, Lock.holder == current.holder)
+                .values(holder=holder, expires_at=expires)
+            )
+        if res.rowcount == 1:
+            log.warning("took over lock %r from %s, whose process is gone",
+                        name, current.holder)
+            _ABANDONED.discard(current.holder)
+            return True
         return False
     try:
         with engine.begin() as conn:
@@ -113,22 +203,103 @@ def release(engine: Engine, holder: str, name: str = LOCK_NAME) -> None:
         )
 
 
+def lock_holder(engine: Engine, name: str = LOCK_NAME) -> str | None:
+    """The live holder of the lock: None when free, expired or held by a dead process."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(Lock.holder, Lock.expires_at).where(Lock.name == name)
+        ).first()
+    if row is None or row.holder is None or row.expires_at is None:
+        return None
+    if row.expires_at < utcnow() or holder_is_dead(row.holder):
+        return None
+    return row.holder
+
+
+class Heartbeat:
+    """A daemon thread renewing our lease every lease_seconds × HEARTBEAT_FRACTION."""
+
+    def __init__(self, engine: Engine, holder: str, name: str = LOCK_NAME,
+                 lease_seconds: float = LEASE_SECONDS) -> None:
+        self.engine, self.holder, self.name = engine, holder, name
+        self.lease_seconds = lease_seconds
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{name}", daemon=True)
+
+    def _run(self) -> None:
+        every = max(0.05, self.lease_seconds * HEARTBEAT_FRACTION)
+        while not self._stop.wait(every):
+            try:
+                if not renew(self.engine, self.holder, self.name, self.lease_seconds):
+                    log.error("lost lock %r (holder %s)", self.name, self.holder)
+                    self.lost.set()
+                    return
+            except Exception:  # noqa: BLE001 - database away for a moment: try next beat
+                log.warning("renewing lock %r failed", self.name, exc_info=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        # A beat stuck on the database must not delay the release; after it, a late
+        # renewal matches no row (renew checks the holder).
+        self._thread.join(timeout=2)
+
+
 @contextmanager
 def lease(
     engine: Engine, name: str = LOCK_NAME, wait_seconds: float = 0,
     lease_seconds: float = LEASE_SECONDS,
 ) -> Iterator[str | None]:
-    """Context manager yielding the holder id, or None when the lease could not be taken."""
+    """Context manager yielding the holder id (renewed while inside), or None if not taken."""
     holder = new_holder()
     got = acquire(engine, holder, name, lease_seconds, wait_seconds)
+    if not got:
+        yield None
+        return
     try:
-        yield holder if got else None
+        with Heartbeat(engine, holder, name, lease_seconds):
+            yield holder
     finally:
-        if got:
-            release(engine, holder, name)
+        release(engine, holder, name)
 
 
-# ---------------------------------------------------------------- refresh
+class RefreshInterrupted(SystemExit):
+    """SIGTERM arrived during a refresh: unwind (rolling back, releasing), then exit."""
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """In the main thread, turn SIGTERM into RefreshInterrupted while the block runs.
+
+    Only where SIGTERM still has its default action (the CLI), so an application's own
+    handler is never replaced; elsewhere a killed holder is noticed by its pid or lease.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    try:
+        previous = signal.getsignal(signal.SIGTERM)
+    except (ValueError, OSError):
+        previous = None
+    if previous is not signal.SIG_DFL:
+        yield
+        return
+
+    def _on_term(signum: int, _frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one unwinding is enough
+        raise RefreshInterrupted(128 + signum)
+
+    signal.signal(signal.SIGTERM, _on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 @dataclass(frozen=True)
 class RefreshOutcome:
     """What one refresh did: the batch id, ok/failed/busy, rows written, error text."""
@@ -239,6 +410,63 @@ def prune(engine: Engine, keep_batches: int = 3, keep_runs: int = KEEP_RUN_RECOR
             conn.execute(delete(RefreshRun).where(cond))
 
 
+# ---------------------------------------------------------------- failures kept in memory
+@dataclass(frozen=True)
+class PendingFailure:
+    """A failed refresh that could not be recorded in its database (yet); naive UTC."""
+
+    at: dt.datetime
+    started_at: dt.datetime
+    as_of: dt.datetime
+    error: str
+    holder: str
+
+
+_PENDING: dict[str, PendingFailure] = {}
+_PENDING_GUARD = threading.Lock()
+
+
+def _db_key(engine: Engine) -> str:
+    """The database a failure belongs to (its URL without the password)."""
+    return engine.url.render_as_string(hide_password=True)
+
+
+def pending_failure(engine: Engine) -> PendingFailure | None:
+    """The newest failure of this process not yet written to the engine's database."""
+    with _PENDING_GUARD:
+        return _PENDING.get(_db_key(engine))
+
+
+def _remember_failure(engine: Engine, failure: PendingFailure) -> None:
+    """Keep a failure in memory (the newest one per database) until it can be written."""
+    with _PENDING_GUARD:
+        old = _PENDING.get(_db_key(engine))
+        if old is None or old.at <= failure.at:
+            _PENDING[_db_key(engine)] = failure
+
+
+def _write_pending_failure(engine: Engine) -> None:
+    """Record the remembered failure as a failed run (we hold the lock: ids stay ordered)."""
+    failure = pending_failure(engine)
+    if failure is None:
+        return
+    with engine.begin() as conn:
+        newest_ok = conn.execute(
+            select(func.max(RefreshRun.finished_at)).where(RefreshRun.status == "ok")
+        ).scalar()
+        if newest_ok is None or newest_ok <= failure.at:
+            conn.execute(insert(RefreshRun).values(
+                as_of=failure.as_of, started_at=failure.started_at, finished_at=failure.at,
+                status="failed", error=failure.error[:4000], holder=failure.holder[:100],
+            ))
+        # else a refresh elsewhere succeeded after it: the failure is history, not news.
+    with _PENDING_GUARD:
+        if _PENDING.get(_db_key(engine)) is failure:
+            del _PENDING[_db_key(engine)]
+    log.info("recorded the earlier refresh failure kept in memory: %s", failure.error)
+
+
+# ---------------------------------------------------------------- refresh
 def refresh(
     engine: Engine,
     *,
@@ -246,16 +474,38 @@ def refresh(
     tz: str,
     keep_batches: int = 3,
     lock_wait: float = 600,
+    lease_seconds: float = LEASE_SECONDS,
     _fail_after: Callable[[int], None] | None = None,
     _chunk_rows: int = CHUNK_ROWS,
 ) -> RefreshOutcome:
-    """Compute and publish one snapshot batch; failures are recorded and returned."""
+    """Compute and publish one snapshot batch; failures are recorded and returned.
+
+    A failure that cannot be written to the database is kept in memory (see
+    pending_failure) and written by the next refresh that reaches the database. SIGTERM
+    in the main thread (where it has its default action) marks the run interrupted,
+    releases the lock and exits with RefreshInterrupted (status 143).
+    """
+    started = when = utcnow()
     try:
-        return _refresh(engine, as_of, tz, keep_batches, lock_wait, _fail_after, _chunk_rows)
+        when = _as_of_utc(as_of, tz).astimezone(dt.UTC).replace(tzinfo=None)
+        with _sigterm_unwinds():
+            return _refresh(engine, as_of, tz, keep_batches, lock_wait, lease_seconds,
+                            _fail_after, _chunk_rows)
     except Exception as err:  # noqa: BLE001 - e.g. the database is unreachable: nothing to mark
         log.exception("refresh could not run")
         now = utcnow()
-        return RefreshOutcome(None, "failed", 0, f"{type(err).__name__}: {err}", now, now)
+        text = f"{type(err).__name__}: {err}"
+        _remember_failure(engine, PendingFailure(now, started, when, text, new_holder()))
+        return RefreshOutcome(None, "failed", 0, text, started, now)
+
+
+def _interrupted_text(err: BaseException) -> str:
+    """The recorded error of a run that did not finish."""
+    if isinstance(err, RefreshInterrupted):
+        return "interrupted: the refresh process received SIGTERM"
+    if isinstance(err, KeyboardInterrupt):
+        return "interrupted: the refresh process received SIGINT"
+    return f"{type(err).__name__}: {err}"
 
 
 def _refresh(
@@ -264,60 +514,89 @@ def _refresh(
     tz: str,
     keep_batches: int,
     lock_wait: float,
+    lease_seconds: float,
     _fail_after: Callable[[int], None] | None,
     _chunk_rows: int,
 ) -> RefreshOutcome:
     started = utcnow()
     holder = new_holder()
-    if not acquire(engine, holder, wait_seconds=lock_wait):
+    if not acquire(engine, holder, wait_seconds=lock_wait, lease_seconds=lease_seconds):
         return RefreshOutcome(None, "busy", 0, "another refresh holds the lock", started,
                               utcnow())
     try:
-        _fail_stale_runs(engine)
-        when = _as_of_utc(as_of, tz)
-        started = utcnow()
-        with engine.begin() as conn:
-            # inserted_primary_key rather than RETURNING: MySQL has no RETURNING.
-            run_id = conn.execute(
-                insert(RefreshRun).values(
-                    as_of=when.astimezone(dt.UTC).replace(tzinfo=None),
-                    started_at=started, status="running", holder=holder[:100],
-                )
-            ).inserted_primary_key[0]
+        with Heartbeat(engine, holder, lease_seconds=lease_seconds) as beat:
+            return _locked_refresh(engine, holder, beat, as_of, tz, keep_batches,
+                                   lease_seconds, _fail_after, _chunk_rows)
+    finally:
         try:
-            snapshot = compute_snapshot(engine, when, tz, as_json=True)
-            rows = _rows(run_id, snapshot)
-            del snapshot
-            # A long compute must not lose the lease before the write.
-            renew(engine, holder)
-            with engine.begin() as conn:
-                _write_rows(conn, rows, _chunk_rows, _fail_after)
-                finished = utcnow()
-                # The flip: same transaction as the rows, so the batch appears whole.
-                conn.execute(
-                    update(RefreshRun).where(RefreshRun.id == run_id)
-                    .values(status="ok", finished_at=finished, rows=len(rows))
-                )
-        except Exception as err:  # noqa: BLE001 - any failure is recorded, old batch stays
+            release(engine, holder)
+        except Exception:  # noqa: BLE001 - keep the real outcome; the lock is not held
+            log.exception("releasing the refresh lock failed")
+            # Marked dead, so the next refresh takes it over and /healthz ignores it.
+            _ABANDONED.add(holder)
+
+
+def _locked_refresh(
+    engine: Engine,
+    holder: str,
+    beat: Heartbeat,
+    as_of: dt.datetime | None,
+    tz: str,
+    keep_batches: int,
+    lease_seconds: float,
+    _fail_after: Callable[[int], None] | None,
+    _chunk_rows: int,
+) -> RefreshOutcome:
+    """The refresh proper, while we hold the lock."""
+    _write_pending_failure(engine)
+    _fail_stale_runs(engine)
+    when = _as_of_utc(as_of, tz)
+    as_of_utc = when.astimezone(dt.UTC).replace(tzinfo=None)
+    started = utcnow()
+    with engine.begin() as conn:
+        # inserted_primary_key rather than RETURNING: MySQL has no RETURNING.
+        run_id = conn.execute(
+            insert(RefreshRun).values(
+                as_of=as_of_utc, started_at=started, status="running", holder=holder[:100],
+            )
+        ).inserted_primary_key[0]
+    try:
+        snapshot = compute_snapshot(engine, when, tz, as_json=True)
+        rows = _rows(run_id, snapshot)
+        del snapshot
+        # Never publish after losing the lease: another refresh may be running now.
+        if beat.lost.is_set() or not renew(engine, holder, lease_seconds=lease_seconds):
+            raise RuntimeError("lost the refresh lock (lease expired) before writing")
+        with engine.begin() as conn:
+            _write_rows(conn, rows, _chunk_rows, _fail_after)
             finished = utcnow()
-            text = f"{type(err).__name__}: {err}"
-            log.error("refresh %s failed: %s\n%s", run_id, text, traceback.format_exc())
+            # The flip: same transaction as the rows, so the batch appears whole.
+            conn.execute(
+                update(RefreshRun).where(RefreshRun.id == run_id)
+                .values(status="ok", finished_at=finished, rows=len(rows))
+            )
+    except BaseException as err:  # any failure or interruption is recorded, old batch stays
+        finished = utcnow()
+        text = _interrupted_text(err)
+        log.error("refresh %s failed: %s\n%s", run_id, text, traceback.format_exc())
+        try:
             with engine.begin() as conn:
                 conn.execute(delete(SnapshotRegion).where(SnapshotRegion.batch_id == run_id))
                 conn.execute(
                     update(RefreshRun).where(RefreshRun.id == run_id)
                     .values(status="failed", finished_at=finished, error=text[:4000])
                 )
-            return RefreshOutcome(run_id, "failed", 0, text, started, finished)
-        try:
-            prune(engine, keep_batches)
-        except Exception:  # noqa: BLE001 - pruning is housekeeping; the batch is published
-            log.exception("pruning old snapshot batches failed")
-        log.info("refresh %s ok: %d regions in %.2f s", run_id, len(rows),
-                 (finished - started).total_seconds())
-        return RefreshOutcome(run_id, "ok", len(rows), None, started, finished)
-    finally:
-        try:
-            release(engine, holder)
-        except Exception:  # noqa: BLE001 - the lease expires by itself; keep the real outcome
-            log.exception("releasing the refresh lock failed")
+        except Exception:  # noqa: BLE001 - database away: keep the failure in memory
+            log.exception("recording the failure of refresh %s failed", run_id)
+            _remember_failure(engine, PendingFailure(finished, started, as_of_utc, text,
+                                                     holder))
+        if not isinstance(err, Exception):
+            raise
+        return RefreshOutcome(run_id, "failed", 0, text, started, finished)
+    try:
+        prune(engine, keep_batches)
+    except Exception:  # noqa: BLE001 - pruning is housekeeping; the batch is published
+        log.exception("pruning old snapshot batches failed")
+    log.info("refresh %s ok: %d regions in %.2f s", run_id, len(rows),
+             (finished - started).total_seconds())
+    return RefreshOutcome(run_id, "ok", len(rows), None, started, finished)

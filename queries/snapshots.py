@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, or_, select
 
 from queries.models import RefreshRun, SnapshotRegion
+from queries.refresh import PendingFailure, lock_holder, pending_failure
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,11 @@ def last_runs(engine: Engine) -> tuple[RefreshRun | None, RefreshRun | None]:
     return last, failed
 
 
+def pending_error(pending: PendingFailure, tz: str) -> dict[str, str]:
+    """The `last_error` object of a failure kept in memory."""
+    return {"at": to_local_iso(pending.at, tz), "error": pending.error[:500]}
+
+
 def health(
     engine: Engine, refresh_seconds: int, tz: str, now: dt.datetime | None = None
 ) -> tuple[int, dict[str, Any]]:
@@ -129,7 +135,14 @@ def health(
             "at": to_local_iso(failed.finished_at or failed.started_at, tz),
             "error": (failed.error or "")[:500],
         }
-    if last is not None and last.status == "running":
+    # A failure this process could not write (the database was away) counts when newer.
+    pending = pending_failure(engine)
+    if pending is not None and (batch is None or pending.at > batch.computed_at) and (
+        failed is None or pending.at > (failed.finished_at or failed.started_at)
+    ):
+        body["last_error"] = pending_error(pending, tz)
+    # `running` alone may be a killed process's leftover: only a live lock holder counts.
+    if last is not None and last.status == "running" and lock_holder(engine) is not None:
         body["refreshing"] = True
     if batch is None:
         body["status"] = "no_snapshot"
