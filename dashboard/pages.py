@@ -183,9 +183,10 @@ def _claim_of_target(page: str, panel: str | None = None) -> access.Derive:
 def _route_claim(values: list[Any]) -> access.Claim:
     """Claim of the route callback (pathname, search, view): the page the URL renders."""
     pathname, search, view = values
-    _text(search, "url.search")
+    # An embed in a cross-site iframe gets no cookie: its first request carries the token
+    # of its own address (?token=), later ones the copy kept in the view store.
+    tok = _view_token(view) or parse_query(_text(search, "url.search")).get("token")
     kind, code, panel = parse_route(_text(pathname, "url.pathname"))
-    tok = _view_token(view)
     if kind == "unknown":
         return access.Claim("callback", None, None, tok)
     return access.Claim(kind, code, panel if kind == "embed" else None, tok)
@@ -391,6 +392,7 @@ def route(pathname: str | None, search: str | None, view: dict | None) -> tuple:
         "computed": batch.computed_at_iso(rt.settings.timezone) if batch else None,
         "poll": _int(q.get("poll"), 30, 2, 3600),
         "root": rt.settings.root_region,
+        "tz": rt.settings.timezone,
         "qs0": "?lang=en" if lang == "en" else "",
     }
     view_data = {"kind": kind, "lang": lang, "theme": theme, "shell": shell,
