@@ -37,6 +37,7 @@ from queries.divisions import (
 )
 from queries.domain import KEY_GROUPS
 from queries.importer import COLUMNS
+from queries.safe_cells import safe_cell
 from queries.validation import make_credit_code, make_id_number
 
 # Import order (references point to earlier files).
@@ -183,10 +184,11 @@ def _day_weights(
     return out
 
 
-_CSV_CELL: dict[type, Callable[[Any], str]] = {
+_CSV_CELL: dict[type, Callable[[Any], Any]] = {
     type(None): lambda v: "",
     bool: lambda v: "true" if v else "false",
     dt.date: dt.date.isoformat,
+    str: safe_cell,  # no formula-like text reaches a spreadsheet (CSV injection)
 }
 
 

@@ -47,6 +47,7 @@ from queries.models import (
     Target,
     Vacancy,
 )
+from queries.safe_cells import SafeDictWriter
 from queries.upsert import pg_copy_rows, upsert
 from queries.validation import (
     credit_code_error,
@@ -930,7 +931,7 @@ class _RejectsWriter:
             self.id_cols = {h for h in header if canonical_column(self.kind, h) == "id_number"}
         self.fields = [f for f in fields if f not in ("line", "reason")] + ["line", "reason"]
         self.fh = open(self.tmp, "w", encoding="utf-8-sig", newline="")
-        self.writer = csv.DictWriter(self.fh, fieldnames=self.fields, extrasaction="ignore")
+        self.writer = SafeDictWriter(self.fh, fieldnames=self.fields, extrasaction="ignore")
         self.writer.writeheader()
 
     def write(self, line: int, original: dict[str, Any], reason: str) -> None:
