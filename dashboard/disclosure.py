@@ -65,39 +65,64 @@ def _bounds(cell: Cell, small_cell: int) -> tuple[float, float]:
     return 0.0, INF
 
 
-def _propagate(groups: list[Group], cells: list[Cell], small_cell: int) -> dict[int, list]:
-    """Tightest bounds readers can derive for every cell (by object id)."""
-    b = {id(c): list(_bounds(c, small_cell)) for c in cells}
-    for _ in range(100):
-        changed = False
-        for grp in groups:
-            lo_sum = sum(b[id(p)][0] for p in grp.parts)
-            his = [b[id(p)][1] for p in grp.parts] + ([] if grp.complete else [INF])
-            n_inf = sum(1 for h in his if h == INF)
-            hi_fin = sum(h for h in his if h != INF)
-            hi_sum = INF if n_inf else hi_fin
-            t = b[id(grp.total)]
-            nlo, nhi = max(t[0], lo_sum), min(t[1], hi_sum)
-            if (nlo, nhi) != (t[0], t[1]):
-                t[0], t[1], changed = nlo, nhi, True
-            for p in grp.parts:
-                pb = b[id(p)]
-                own_inf = 1 if pb[1] == INF else 0
-                others_hi = INF if n_inf - own_inf else hi_fin - (pb[1] if not own_inf else 0)
-                others_lo = lo_sum - pb[0]
-                plo = max(pb[0], t[0] - others_hi)
-                phi = min(pb[1], t[1] - others_lo)
-                if (plo, phi) != (pb[0], pb[1]):
-                    pb[0], pb[1], changed = plo, phi, True
-        if not changed:
-            break
-    return b
+def _tighten(grp: Group, b: dict[int, list]) -> list[Cell]:
+    """Apply total = Σ parts to the bounds once; the cells whose bounds changed."""
+    changed: list[Cell] = []
+    lo_sum = sum(b[id(p)][0] for p in grp.parts)
+    his = [b[id(p)][1] for p in grp.parts] + ([] if grp.complete else [INF])
+    n_inf = sum(1 for h in his if h == INF)
+    hi_fin = sum(h for h in his if h != INF)
+    t = b[id(grp.total)]
+    nlo, nhi = max(t[0], lo_sum), min(t[1], INF if n_inf else hi_fin)
+    if (nlo, nhi) != (t[0], t[1]):
+        t[0], t[1] = nlo, nhi
+        changed.append(grp.total)
+    for p in grp.parts:
+        pb = b[id(p)]
+        own_inf = pb[1] == INF
+        others_hi = INF if n_inf - own_inf else hi_fin - (0 if own_inf else pb[1])
+        plo = max(pb[0], t[0] - others_hi)
+        phi = min(pb[1], t[1] - (lo_sum - pb[0]))
+        if (plo, phi) != (pb[0], pb[1]):
+            pb[0], pb[1] = plo, phi
+            changed.append(p)
+    return changed
 
 
-def _leaks(groups: list[Group], cells: list[Cell], small_cell: int) -> list[Cell]:
-    """`<N` cells whose value a reader can pin down exactly."""
-    b = _propagate(groups, cells, small_cell)
-    return [c for c in cells if c.primary and b[id(c)][0] >= b[id(c)][1]]
+def _leaks(groups: list[Group], active: list[int], small_cell: int) -> list[Cell]:
+    """`<N` cells whose value a reader can pin down exactly (bounds tightened to a fixpoint).
+
+    Only groups with a hidden cell can teach a reader anything; a worklist revisits a group
+    when one of its cells' bounds changed.
+    """
+    b: dict[int, list] = {}
+    for gi in active:
+        grp = groups[gi]
+        for c in (grp.total, *grp.parts):
+            if id(c) not in b:
+                b[id(c)] = list(_bounds(c, small_cell))
+    active_set = set(active)
+    queue = list(active)
+    queued = set(active)
+    budget = 200 * max(1, len(active))
+    while queue and budget:
+        budget -= 1
+        gi = queue.pop()
+        queued.discard(gi)
+        for cell in _tighten(groups[gi], b):
+            for other in cell.groups:
+                if other in active_set and other not in queued:
+                    queued.add(other)
+                    queue.append(other)
+    seen: set[int] = set()
+    out = []
+    for gi in active:
+        grp = groups[gi]
+        for c in (grp.total, *grp.parts):
+            if c.primary and id(c) not in seen and b[id(c)][0] >= b[id(c)][1]:
+                seen.add(id(c))
+                out.append(c)
+    return out
 
 
 def _hide(cell: Cell) -> None:
@@ -158,18 +183,28 @@ def protect(groups: list[Group], small_cell: int) -> int:
         return 0
     hidden = 0
     for _ in range(len(cells) + 1):
-        leaks = _leaks(groups, cells, small_cell)
+        active = [gi for gi, grp in enumerate(groups)
+                  if grp.total.hidden or any(p.hidden for p in grp.parts)]
+        leaks = _leaks(groups, active, small_cell)
         if not leaks:
             break
-        target = None
+        # One cell per leak whose groups got nothing this round: independent leaks (one per
+        # child region, say) are fixed together, then everything is checked again.
+        touched: set[int] = set()
+        progress = False
         for leak in leaks:
+            if touched.intersection(leak.groups):
+                continue
             target = _candidate(leak, groups)
-            if target is not None:
-                break
-        if target is None:
-            break  # nothing left to hide: every cell around the leak is already hidden
-        _hide(target)
-        hidden += 1
+            if target is None or target.shown.get("secondary"):
+                continue
+            _hide(target)
+            touched.update(leak.groups)
+            touched.update(target.groups)
+            hidden += 1
+            progress = True
+        if not progress:
+            break  # nothing left to hide: every cell around the leaks is already hidden
     return hidden
 
 
