@@ -734,36 +734,52 @@ def _map_header(kind: str, header: list[str]) -> tuple[list[str | None], list[st
     return mapped, ignored
 
 
-def _check_utf8(path: Path) -> None:
-    """Fail clearly if the file is not UTF-8, before any row is imported."""
-    dec = codecs.getincrementaldecoder("utf-8")("strict")
+def _bad_line(path: Path, encoding: str) -> int | None:
+    """The line of the first byte that does not decode (block by block), or None."""
+    dec = codecs.getincrementaldecoder(encoding)("strict")
     line = 1
     with open(path, "rb") as fh:
         while True:
             block = fh.read(UTF8_BLOCK)
-            final = not block
             try:
-                dec.decode(block, final=final)
+                dec.decode(block, final=not block)
             except UnicodeDecodeError as err:
-                bad_line = line + block[: max(err.start, 0)].count(b"\n")
-                hint = "GBK? "
-                try:
-                    block.decode("gb18030")
-                    hint = "看起来是 GBK/GB18030 (looks like GBK); "
-                except UnicodeDecodeError:
-                    pass
-                raise FatalImportError(
-                    f"文件不是 UTF-8 编码 (file is not UTF-8; {hint}re-save as UTF-8), "
-                    f"第 {bad_line} 行附近 (near line {bad_line})"
-                ) from None
-            if final:
-                return
+                return line + block[: max(err.start, 0)].count(b"\n")
+            if not block:
+                return None
             line += block.count(b"\n")
 
 
+def _check_utf8(path: Path) -> bool:
+    """True when the file is UTF-8; False when only some bytes are not (the rows holding
+    them are rejected). A file in another encoding (GBK: it decodes as GB18030 throughout)
+    fails clearly, before any row is imported."""
+    bad_line = _bad_line(path, "utf-8")
+    if bad_line is None:
+        return True
+    if _bad_line(path, "gb18030") is not None:
+        return False  # stray bytes in a UTF-8 file
+    raise FatalImportError(
+        "文件不是 UTF-8 编码 (file is not UTF-8; 看起来是 GBK/GB18030 (looks like GBK); "
+        f"re-save as UTF-8), 第 {bad_line} 行附近 (near line {bad_line})"
+    )
+
+
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")  # bytes kept by surrogateescape
+
+
+def _not_utf8(line: int) -> str:
+    return f"第 {line} 行含有非 UTF-8 字节 (row {line} has bytes that are not UTF-8)"
+
+
+CSV_FIELD_LIMIT = 1 << 24  # characters: a longer cell rejects its record, not the file
+
+
 def _read_csv(kind: str, path: Path, state: dict[str, Any]) -> Iterator[Raw]:
-    _check_utf8(path)
-    with open(path, encoding="utf-8-sig", newline="") as fh:
+    clean = _check_utf8(path)
+    if csv.field_size_limit() < CSV_FIELD_LIMIT:
+        csv.field_size_limit(CSV_FIELD_LIMIT)
+    with open(path, encoding="utf-8-sig", newline="", errors="surrogateescape") as fh:
         reader = csv.reader(fh)
         try:
             header = next(reader)
@@ -774,12 +790,23 @@ def _read_csv(kind: str, path: Path, state: dict[str, Any]) -> Iterator[Raw]:
         state["header"] = header
         state["ignored"] = ignored
         prev = reader.line_num
-        for cells in reader:
+        while True:
             line = prev + 1  # first physical line of this record (cells may span lines)
+            try:
+                cells = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as err:  # e.g. a cell over the size limit: this record only
+                prev = reader.line_num
+                yield line, {}, None, f"CSV 格式错误 (malformed CSV record: {err})"
+                continue
             prev = reader.line_num
             if not any(c.strip() for c in cells):
                 continue
             original = dict(zip(header, cells, strict=False))
+            if not clean and any(_NOT_UTF8.search(c) for c in cells):
+                yield line, original, None, _not_utf8(line)
+                continue
             if len(cells) > len(header) and any(c.strip() for c in cells[len(header):]):
                 extra = {f"#{i + 1}": c for i, c in enumerate(cells) if i >= len(header)}
                 yield line, {**original, **extra}, None, (
@@ -858,7 +885,7 @@ def _map_record(kind: str, rec: dict[str, Any]) -> tuple[dict[str, Any], str | N
         if c is None:
             continue
         if c in canon:
-            return canon, f"字段重复 (duplicate field): {k}"
+            return canon, f"字段重复 (duplicate field): {str(k)!r}"
         if isinstance(v, dict) or (isinstance(v, list) and c != "key_groups"):
             return canon, f"{c}: 应为单个值 (expected a single value, got {type(v).__name__})"
         canon[c] = _norm_cell(v)
@@ -866,17 +893,24 @@ def _map_record(kind: str, rec: dict[str, Any]) -> tuple[dict[str, Any], str | N
 
 
 def _read_jsonl(kind: str, path: Path, state: dict[str, Any]) -> Iterator[Raw]:
-    _check_utf8(path)
+    clean = _check_utf8(path)
     state["header"] = None
-    with open(path, encoding="utf-8-sig") as fh:
+    with open(path, encoding="utf-8-sig", errors="surrogateescape") as fh:
         for line_no, line in enumerate(fh, start=1):
             s = line.strip()
             if not s:
+                continue
+            if not clean and _NOT_UTF8.search(s):
+                yield line_no, {"raw": s}, None, _not_utf8(line_no)
                 continue
             try:
                 rec = json.loads(s)
             except json.JSONDecodeError as err:
                 yield line_no, {"raw": s}, None, f"JSON 格式错误 (bad JSON: {err.msg})"
+                continue
+            except (ValueError, RecursionError) as err:  # huge numbers, deep nesting
+                yield line_no, {"raw": s[:1000]}, None, (
+                    f"JSON 无法解析 (JSON not readable: {type(err).__name__})")
                 continue
             if not isinstance(rec, dict):
                 yield line_no, {"raw": s}, None, "应为 JSON 对象 (expected a JSON object)"
@@ -930,7 +964,9 @@ class _RejectsWriter:
             fields = [h for h in header]
             self.id_cols = {h for h in header if canonical_column(self.kind, h) == "id_number"}
         self.fields = [f for f in fields if f not in ("line", "reason")] + ["line", "reason"]
-        self.fh = open(self.tmp, "w", encoding="utf-8-sig", newline="")
+        # backslashreplace: a lone surrogate from a JSON record must not stop the import.
+        self.fh = open(self.tmp, "w", encoding="utf-8-sig", newline="",
+                       errors="backslashreplace")
         self.writer = SafeDictWriter(self.fh, fieldnames=self.fields, extrasaction="ignore")
         self.writer.writeheader()
 
@@ -946,6 +982,8 @@ class _RejectsWriter:
                 v = mask_id_number(v)
             elif isinstance(v, str):
                 v = _ID_IN_TEXT.sub(lambda m: m.group(1) + "*" * 12, v)
+            if isinstance(v, str) and "\x00" in v:
+                v = v.replace("\x00", "\\x00")  # NUL: shown, not written
             if key not in self.fields and k.startswith("#"):
                 continue
             row[key] = v
@@ -1058,19 +1096,18 @@ def _safe_key(key: str | None) -> str | None:
     return key
 
 
-# Errors of a write that the row's values cause (bad data, a key clash, a value the
-# driver cannot bind). Other database errors (connection lost, lock timeout) are failures
-# of the whole import.
-_ROW_DB_ERRORS: tuple[type[BaseException], ...] = (
-    StatementError, ValueError, TypeError, OverflowError, UnicodeError,
-)
-
-
-def _row_fault(err: BaseException) -> bool:
-    """Whether a failed write is the row's fault rather than the database's."""
+def _row_fault(err: BaseException, dbapi: Any) -> bool:
+    """Whether a failed write is the row's fault (bad data, a key clash, a value the driver
+    cannot bind) rather than the database's (connection lost, lock timeout): only the
+    former may become a reject; the latter fails the whole import."""
     if isinstance(err, DBAPIError):
         return isinstance(err, DataError | IntegrityError) and not err.connection_invalidated
-    return True
+    if isinstance(err, StatementError | ValueError | TypeError | OverflowError | UnicodeError):
+        return True
+    # The driver's own errors (PostgreSQL's COPY path calls it directly).
+    row_errors = tuple(getattr(dbapi, n) for n in ("DataError", "IntegrityError")
+                       if hasattr(dbapi, n))
+    return bool(row_errors) and isinstance(err, row_errors)
 
 Decided = tuple[int, dict[str, Any], str | None]  # (line, original cells, reason or None)
 
@@ -1222,12 +1259,13 @@ class _Importer:
         """Upsert a chunk in a savepoint; if the database refuses it, row by row."""
         if not rows:
             return
+        dbapi = self.conn.dialect.dbapi
         try:
             with self.conn.begin_nested():
                 upsert(self.conn, self.table, rows)
             return
-        except _ROW_DB_ERRORS as err:
-            if not _row_fault(err):
+        except Exception as err:
+            if not _row_fault(err, dbapi):
                 raise
             log.info("chunk refused by the database (%s); retrying row by row",
                      type(err).__name__)
@@ -1235,8 +1273,8 @@ class _Importer:
             try:
                 with self.conn.begin_nested():
                     upsert(self.conn, self.table, [row])
-            except _ROW_DB_ERRORS as err:
-                if not _row_fault(err):
+            except Exception as err:
+                if not _row_fault(err, dbapi):
                     raise
                 orig = getattr(err, "orig", None) or err
                 first = (str(orig).splitlines() or [""])[0][:120]
