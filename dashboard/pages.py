@@ -131,11 +131,11 @@ p{{font-size:22px;color:#8fa8c8}}a{{color:#2fd3ff;font-size:22px}}</style></head
 _VIEW_TEXT = ("kind", "lang", "theme", "tok")
 
 
-def _text(value: Any, what: str) -> str | None:
-    """A string (or None) no longer than 4096 characters."""
+def _text(value: Any, what: str, limit: int = 4096) -> str | None:
+    """A string (or None) no longer than `limit` characters."""
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) > 4096:
+    if not isinstance(value, str) or len(value) > limit:
         raise access.BadCallback(f"wrong type for {what}")
     return value
 
@@ -185,7 +185,10 @@ def _route_claim(values: list[Any]) -> access.Claim:
     pathname, search, view = values
     # An embed in a cross-site iframe gets no cookie: its first request carries the token
     # of its own address (?token=), later ones the copy kept in the view store.
-    tok = _view_token(view) or parse_query(_text(search, "url.search")).get("token")
+    # A long address still gets its wall (unknown parameters are ignored); the body cap
+    # (access.CALLBACK_MAX_BYTES) bounds it.
+    search = _text(search, "url.search", limit=access.CALLBACK_MAX_BYTES)
+    tok = _view_token(view) or parse_query(search).get("token")
     kind, code, panel = parse_route(_text(pathname, "url.pathname"))
     if kind == "unknown":
         return access.Claim("callback", None, None, tok)
@@ -293,7 +296,7 @@ def register(app: dash.Dash) -> None:
         prevent_initial_call=True,
     )
     def _wall_head(target: dict | None, _batch: Any, view: dict | None):  # noqa: ANN202
-        if not target or not view or view.get("kind") != "wall":
+        if not target or not view or view.get("kind") != "wall" or not target.get("region"):
             raise PreventUpdate
         rv = cache.region_view(target["region"])
         if rv is None or rv[1] is None:
@@ -310,7 +313,7 @@ def register(app: dash.Dash) -> None:
         State("view", "data"),
     )
     def _region_chrome(target: dict | None, _batch: Any, view: dict | None):  # noqa: ANN202
-        if not target or not view or view.get("kind") != "region":
+        if not target or not view or view.get("kind") != "region" or not target.get("region"):
             raise PreventUpdate
         return region_chrome(target, view)
 

@@ -393,7 +393,7 @@ def test_panel_lists(engine) -> None:  # noqa: ANN001
     assert newest[1] == {
         "vacancy_id": "V1", "title": "岗位", "employer": "合肥某制造有限公司", "headcount": 5,
         "salary_min": 4000, "salary_max": 6000, "type": "full_time", "industry": "制造业",
-        "posted_on": "2025-03-10", "community_name": "乙社区",
+        "posted_on": "2025-03-10", "community_code": A1b, "community_name": "乙社区",
     }
     assert newest[0]["employer"] is None
     assert snap[B2]["lists"]["newest_vacancies"] == []
