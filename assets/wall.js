@@ -36,7 +36,8 @@
     deck: null, mode: null, lang: 'zh', seq: [], idx: 0, shownAt: 0, stepAt: 0, paused: false,
     pausedElapsed: 0, dwell: 20000, poll: 30000, lastPoll: 0, polling: false,
     online: true, snapStale: false, batch: '', computed: '', region: null,
-    reloadAt: '03:30', loadedAt: Date.now(), lastOk: Date.now(), clockSec: -1, tz: ''
+    reloadAt: '03:30', loadedAt: Date.now(), lastOk: Date.now(), clockSec: -1, tz: '',
+    zoneFmt: null, observer: null, fitQueued: false, fitGen: 0
   };
 
   function setProps(id, props) {
@@ -51,7 +52,14 @@
 
   function setup(deck) {
     S.deck = deck;
+    if (S.observer) { S.observer.disconnect(); S.observer = null; }
     if (!deck) return;
+    if (window.MutationObserver) {
+      // New cell contents (a batch, a region) are fitted once React has put them in.
+      S.observer = new MutationObserver(queueFit);
+      S.observer.observe(deck, { childList: true, subtree: true, characterData: true });
+    }
+    queueFit();
     var d = deck.dataset;
     S.mode = d.mode || 'wall';
     S.lang = d.lang === 'en' ? 'en' : 'zh';
@@ -62,6 +70,8 @@
     if (S.mode !== 'wall') { renderStale(); return; }
     S.dwell = Math.max(2, parseFloat(d.dwell) || 20) * 1000;
     S.reloadAt = d.reload || '03:30';
+    S.tz = d.tz || '';
+    S.zoneFmt = null;
     var tour = [];
     try { tour = JSON.parse(d.tour || '[]'); } catch (e) { tour = []; }
     var ids = panelsOf(deck).map(function (el) { return el.getAttribute('data-panel'); });
@@ -131,21 +141,99 @@
 
   function pad(n) { return (n < 10 ? '0' : '') + n; }
 
+  var WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+
+  /* Wall-clock fields of `now` in the data's time zone (DASHBOARD_TIMEZONE, passed as
+     data-tz), so the clock agrees with the as-of times; the browser's zone without one. */
+  function zoned(now) {
+    if (S.tz && window.Intl && Intl.DateTimeFormat) {
+      try {
+        if (!S.zoneFmt) {
+          S.zoneFmt = new Intl.DateTimeFormat('en-US', {
+            timeZone: S.tz, hourCycle: 'h23', weekday: 'short', year: 'numeric',
+            month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric',
+            second: 'numeric'
+          });
+        }
+        var o = {};
+        S.zoneFmt.formatToParts(now).forEach(function (p) { o[p.type] = p.value; });
+        return { y: +o.year, mo: +o.month, d: +o.day, h: (+o.hour) % 24, mi: +o.minute,
+                 s: +o.second, wd: WEEKDAYS.indexOf(o.weekday) };
+      } catch (e) {
+        S.tz = '';  // an unknown zone name: fall back to the browser's zone
+      }
+    }
+    return { y: now.getFullYear(), mo: now.getMonth() + 1, d: now.getDate(),
+             h: now.getHours(), mi: now.getMinutes(), s: now.getSeconds(), wd: now.getDay() };
+  }
+
   function clock(now) {
     var sec = Math.floor(now.getTime() / 1000);
     if (sec === S.clockSec) return;
     S.clockSec = sec;
     var el = document.getElementById('clock');
     if (!el) return;
-    el.textContent = pad(now.getHours()) + ':' + pad(now.getMinutes()) + ':' + pad(now.getSeconds());
+    var z = zoned(now);
+    el.textContent = pad(z.h) + ':' + pad(z.mi) + ':' + pad(z.s);
     var de = document.getElementById('clock-date');
     if (de) {
-      var day = TEXT[S.lang].days[now.getDay()];
+      var day = TEXT[S.lang].days[z.wd] || '';
       de.textContent = S.lang === 'en'
-        ? now.getFullYear() + '-' + pad(now.getMonth() + 1) + '-' + pad(now.getDate()) + ' ' + day
-        : now.getFullYear() + '年' + (now.getMonth() + 1) + '月' + now.getDate() + '日 ' + day;
+        ? z.y + '-' + pad(z.mo) + '-' + pad(z.d) + ' ' + day
+        : z.y + '年' + z.mo + '月' + z.d + '日 ' + day;
     }
   }
+
+  /* ---------- numbers that fit their boxes ----------
+     A `.fit` box keeps its one line inside its width: the digits shrink (--shrink scales
+     their font size in wall.css) down to FIT_MIN; below that the short form (`.n-alt`,
+     1.37万 for 13,652) replaces the full digits and is shrunk in turn if it must be.
+     Boxes are re-fitted only when their text or size changed. */
+  var FIT_MIN = 0.72, FIT_FLOOR = 0.25;
+
+  function overflowing(box) { return box.scrollWidth > box.clientWidth + 1; }
+
+  function shrinkTo(box, floor) {
+    var k = 1;
+    for (var i = 0; i < 20 && overflowing(box) && k > floor; i++) {
+      k = Math.max(floor, Math.min(k * 0.96, k * box.clientWidth / box.scrollWidth));
+      box.style.setProperty('--shrink', k.toFixed(3));
+    }
+  }
+
+  function fitBox(box) {
+    var w = box.clientWidth;
+    if (!w) return;  // not laid out (a cell hidden at this size)
+    var panel = box.closest('.panel');
+    var key = S.fitGen + '|' + box.textContent + '|' + w + '|' + (panel ? panel.clientHeight : 0);
+    if (box._fitKey === key) return;
+    box.style.removeProperty('--shrink');
+    box.removeAttribute('data-compact');
+    if (overflowing(box)) {
+      var alt = box.querySelector('.n-alt');
+      shrinkTo(box, alt ? FIT_MIN : FIT_FLOOR);
+      if (alt && overflowing(box)) {
+        box.setAttribute('data-compact', '');
+        box.style.removeProperty('--shrink');
+        shrinkTo(box, FIT_FLOOR);
+      }
+    }
+    box._fitKey = key;
+  }
+
+  function fitAll() {
+    S.fitQueued = false;
+    if (!S.deck) return;
+    Array.prototype.forEach.call(S.deck.querySelectorAll('.fit'), fitBox);
+  }
+
+  function queueFit() {
+    if (S.fitQueued) return;
+    S.fitQueued = true;
+    if (window.requestAnimationFrame) window.requestAnimationFrame(fitAll);
+  }
+
+  function refitAll() { S.fitGen++; queueFit(); }
 
   function shortTime(iso) {
     if (!iso) return '—';
@@ -208,7 +296,8 @@
 
   function maybeReload(now) {
     if (S.mode !== 'wall' || !S.reloadAt || S.reloadAt === 'off') return;
-    var hm = pad(now.getHours()) + ':' + pad(now.getMinutes());
+    var z = zoned(now);
+    var hm = pad(z.h) + ':' + pad(z.mi);
     // Only when the server answered lately: a reload during an outage would blank the wall.
     if (hm === S.reloadAt && Date.now() - S.loadedAt > 3600000 && S.online &&
         Date.now() - S.lastOk < 2 * S.poll + 5000) {
@@ -220,6 +309,7 @@
     var deck = document.getElementById('deck');
     if (deck !== S.deck) setup(deck);
     if (!deck) return;
+    if (S.fitQueued) fitAll();  // animation frames pause in background tabs
     var now = new Date();
     var t = now.getTime();
     if (S.mode === 'wall') {
@@ -248,10 +338,15 @@
       ev.preventDefault();
     }
   });
-  window.addEventListener('resize', fit);
+  window.addEventListener('resize', function () { fit(); queueFit(); });
+  if (document.fonts) {
+    // Widths change when a web or system font arrives: measure again.
+    if (document.fonts.ready) document.fonts.ready.then(refitAll);
+    if (document.fonts.addEventListener) document.fonts.addEventListener('loadingdone', refitAll);
+  }
   window.addEventListener('online', poll);
   setInterval(tick, 250);
 
   // Test and operator hook: the controller's state, read-only in spirit.
-  window.__wall = { state: S, step: step, poll: poll };
+  window.__wall = { state: S, step: step, poll: poll, fit: refitAll };
 })();

@@ -65,9 +65,9 @@ def render(p: dict[str, Any], ctx: dict[str, Any]) -> tuple[dict[str, Any], dict
     m = p["m"]
     cov = m["circle.coverage"]
     kpis = html.Div([
-        kpi(t("circle.covered", lang), m["circle.covered"]["s"]),
-        kpi(t("circle.communities", lang), m["circle.communities"]["s"]),
-        kpi(t("within3", lang), m["placements.within_3km_share"]["s"], tone="ok"),
+        kpi(t("circle.covered", lang), m["circle.covered"], lang=lang),
+        kpi(t("circle.communities", lang), m["circle.communities"], lang=lang),
+        kpi(t("within3", lang), m["placements.within_3km_share"], tone="ok", lang=lang),
     ], className="kpi-strip kpi-col")
     if is_leaf(p):
         rank = titled(t("circle.nearby", lang),

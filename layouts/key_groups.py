@@ -8,7 +8,7 @@ from dash import html
 
 from dashboard.i18n import t
 from layouts.common import titled
-from layouts.widgets import PALETTE, cell, frame, graph_cell, hbar, kpi
+from layouts.widgets import PALETTE, cell, frame, graph_cell, hbar, kpi, number
 
 PANEL_ID = "key_groups"
 CELLS = ("table", "kpis")
@@ -25,6 +25,15 @@ def skeleton(ctx: dict[str, Any]) -> html.Section:
     ])
 
 
+def _num(value: dict[str, Any], lang: str) -> Any:
+    """A table number: digits, then 万/亿 in small type (short form for the fitter)."""
+    main, words = number(value, lang)
+    if not words:
+        return main
+    return [*(main if isinstance(main, list) else [main]),
+            html.Small(words, className="num-word")]
+
+
 def render(p: dict[str, Any], ctx: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Cell contents and figures for one presented region."""
     lang = ctx["lang"]
@@ -35,22 +44,23 @@ def render(p: dict[str, Any], ctx: dict[str, Any]) -> tuple[dict[str, Any], dict
         rate = g["rate"]["v"]
         body.append(html.Tr([
             html.Td(g["label"], className="grp-name"),
-            html.Td(g["registered"]["s"], className="num"),
-            html.Td(g["assisted"]["s"], className="num"),
-            html.Td(g["placed"]["s"], className="num"),
-            html.Td([
+            *(html.Td(_num(g[k], lang), className="num")
+              for k in ("registered", "assisted", "placed")),
+            # The cell stays a table cell (a flex td leaves its row); the bar and % sit in it.
+            html.Td(html.Div([
                 html.Span(html.Span(className="rate-fill",
                                     style={"width": f"{min(rate or 0, 1) * 100:.1f}%"}),
                           className="rate-bar"),
                 html.Span(g["rate"]["s"], className="rate-val"),
-            ], className="rate"),
+            ], className="rate"), className="rate-cell"),
         ]))
-    table = titled(t("groups.title", lang),
-                   html.Table([html.Thead(head), html.Tbody(body)], className="groups"))
+    table = titled(t("groups.title", lang), html.Div(
+        html.Table([html.Thead(head), html.Tbody(body)], className="groups"),
+        className="groups-box fit"))
     m = p["m"]
     kpis = html.Div([
-        kpi(t("assist_total", lang), m["assistance.year"]["s"], t("unit.times", lang),
-            tone="hot"),
-        kpi(t("kpi.seekers", lang), m["jobseekers.active"]["s"], t("unit.person", lang)),
+        kpi(t("assist_total", lang), m["assistance.year"], t("unit.times", lang),
+            tone="hot", lang=lang),
+        kpi(t("kpi.seekers", lang), m["jobseekers.active"], t("unit.person", lang), lang=lang),
     ], className="kpi-strip kpi-2")
     return {"table": table, "kpis": kpis}, {"kinds": hbar(p["kinds"], ctx, PALETTE[4])}

@@ -41,15 +41,15 @@ def render(p: dict[str, Any], ctx: dict[str, Any]) -> tuple[dict[str, Any], dict
     m = p["m"]
     person = t("unit.person", lang)
     kpis = html.Div([
-        kpi(t("kpi.today", lang), m["placements.today"]["s"], person, tone="hot"),
-        kpi(t("kpi.month", lang), m["placements.month"]["s"], person),
-        kpi(t("kpi.year", lang), m["placements.year"]["s"], person),
-        kpi(t("kpi.open", lang), m["vacancies.open"]["s"], t("unit.post", lang)),
-        kpi(t("kpi.headcount", lang), m["vacancies.open_headcount"]["s"], person),
-        kpi(t("kpi.ratio", lang), m["supply_demand_ratio"]["s"]),
-        kpi(t("kpi.zero", lang), m["zero_households.outstanding"]["s"],
+        kpi(t("kpi.today", lang), m["placements.today"], person, tone="hot", lang=lang),
+        kpi(t("kpi.month", lang), m["placements.month"], person, lang=lang),
+        kpi(t("kpi.year", lang), m["placements.year"], person, lang=lang),
+        kpi(t("kpi.open", lang), m["vacancies.open"], t("unit.post", lang), lang=lang),
+        kpi(t("kpi.headcount", lang), m["vacancies.open_headcount"], person, lang=lang),
+        kpi(t("kpi.ratio", lang), m["supply_demand_ratio"], lang=lang),
+        kpi(t("kpi.zero", lang), m["zero_households.outstanding"],
             t("unit.household", lang),
-            tone="warn" if (m["zero_households.outstanding"]["v"] or 0) > 0 else "ok"),
+            tone="warn" if (m["zero_households.outstanding"]["v"] or 0) > 0 else "ok", lang=lang),
     ], className="kpi-strip")
 
     if p["targets"]:
@@ -61,7 +61,7 @@ def render(p: dict[str, Any], ctx: dict[str, Any]) -> tuple[dict[str, Any], dict
                     html.Span(f"{t('done', lang)} ", className="muted"),
                     html.B(tg["done"]),
                     html.Span(f" / {t('target', lang)} {tg['target']}", className="muted"),
-                ], className="tg-nums")], className="tg-top"),
+                ], className="tg-nums")], className="tg-top fit"),
                 html.Div(html.Div(className="tg-fill",
                                   style={"width": f"{min(pct, 1) * 100:.1f}%"}),
                          className="tg-bar"),

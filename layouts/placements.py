@@ -32,11 +32,11 @@ def render(p: dict[str, Any], ctx: dict[str, Any]) -> tuple[dict[str, Any], dict
     m = p["m"]
     person = t("unit.person", lang)
     kpis = html.Div([
-        kpi(t("kpi.today", lang), m["placements.today"]["s"], person, tone="hot"),
-        kpi(t("kpi.month", lang), m["placements.month"]["s"], person),
-        kpi(t("kpi.year", lang), m["placements.year"]["s"], person),
-        kpi(t("within3", lang), m["placements.within_3km_share"]["s"],
-            note=t("within3.note", lang), tone="ok"),
+        kpi(t("kpi.today", lang), m["placements.today"], person, tone="hot", lang=lang),
+        kpi(t("kpi.month", lang), m["placements.month"], person, lang=lang),
+        kpi(t("kpi.year", lang), m["placements.year"], person, lang=lang),
+        kpi(t("within3", lang), m["placements.within_3km_share"],
+            note=t("within3.note", lang), tone="ok", lang=lang),
     ], className="kpi-strip")
     if is_leaf(p):
         rank = own_detail(p, [(f"form.{f['key']}", f"placements.by_form.{f['key']}",

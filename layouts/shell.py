@@ -27,6 +27,8 @@ def wall_page(opts: dict[str, Any]) -> html.Div:
         "data-batch": str(opts["batch"] or ""),
         "data-computed": opts["computed"] or "",
         "data-lang": lang,
+        # The clock shows the data's zone (DASHBOARD_TIMEZONE), not the browser's.
+        "data-tz": opts.get("tz") or "",
         "data-w": str(width),
         "data-h": "1080",
     }

@@ -52,11 +52,11 @@ def render(p: dict[str, Any], ctx: dict[str, Any]) -> tuple[dict[str, Any], dict
     m = p["m"]
     person = t("unit.person", lang)
     kpis = html.Div([
-        kpi(t("kpi.open", lang), m["vacancies.open"]["s"], t("unit.post", lang)),
-        kpi(t("kpi.headcount", lang), m["vacancies.open_headcount"]["s"], person, tone="hot"),
-        kpi(t("new_month", lang), m["vacancies.new.month"]["s"], t("unit.post", lang)),
-        kpi(t("kpi.seekers", lang), m["jobseekers.active"]["s"], person),
-        kpi(t("kpi.ratio", lang), m["supply_demand_ratio"]["s"], tone="ok"),
+        kpi(t("kpi.open", lang), m["vacancies.open"], t("unit.post", lang), lang=lang),
+        kpi(t("kpi.headcount", lang), m["vacancies.open_headcount"], person, tone="hot", lang=lang),
+        kpi(t("new_month", lang), m["vacancies.new.month"], t("unit.post", lang), lang=lang),
+        kpi(t("kpi.seekers", lang), m["jobseekers.active"], person, lang=lang),
+        kpi(t("kpi.ratio", lang), m["supply_demand_ratio"], tone="ok", lang=lang),
     ], className="kpi-strip")
     newest = titled(t("newest", lang), ticker(posting_rows(p["newest"], lang), ctx))
     industries = p["industries"][:10]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 import plotly.graph_objects as go
@@ -108,15 +110,86 @@ def graph_cell(panel: str, name: str, title: str, extra: str = "") -> html.Div:
     )
 
 
-def kpi(label: str, text: str, unit: str = "", *, note: str = "", tone: str = "") -> html.Div:
-    """A big counter: label, digits (≥ 64px on the wall canvas) and unit."""
+# A count as present() writes it: "13,652", "1234.6万", "2.50亿" (zh) or "123k", "2.50M" (en).
+COUNT_RE = re.compile(r"^-?(?:\d{1,3}(?:,\d{3})*|\d+(?:\.\d+)?[万亿kM])$")
+
+
+def split_word(s: str) -> tuple[str, str]:
+    """Digits and a trailing 万/亿 ("1234.6万" → ("1234.6", "万")): the word sits by the unit."""
+    if COUNT_RE.match(s) and s[-1] in "万亿":
+        return s[:-1], s[-1]
+    return s, ""
+
+
+def _trim(x: float, decimals: int) -> str:
+    """A number with at most `decimals` decimals, trailing zeros dropped."""
+    text = f"{x:.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def compact(v: Any, s: str, lang: str = "zh") -> tuple[str, str] | None:
+    """A shorter (digits, word) form of a count for a box too narrow for its full digits.
+
+    "13,652" → ("1.37", "万"), "1234.6万" → ("1235", "万"); English "13,652" → ("13.7k", "").
+    None when the text is not a count or the short form would not be shorter.
+    """
+    if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v):
+        return None
+    if not COUNT_RE.match(s or ""):
+        return None
+    digits, _ = split_word(s)
+    a = abs(v)
+    if lang == "en":
+        if not 1e4 <= a < 1e6:
+            return None
+        alt = (_trim(v / 1e3, 1 if a < 1e5 else 0) + "k", "")
+    elif a >= 1e8:
+        alt = (_trim(v / 1e8, 2 if a < 1e9 else 1 if a < 1e10 else 0), "亿")
+    elif a >= 1e4:
+        alt = (_trim(v / 1e4, 2 if a < 1e5 else 1 if a < 1e6 else 0), "万")
+    else:
+        return None
+    return alt if len(alt[0]) < len(digits) else None
+
+
+def number(value: dict[str, Any] | str, lang: str = "zh") -> tuple[Any, list[Any]]:
+    """Children of a number and of the word before its unit: full and short forms.
+
+    Both forms are in the page; the clientside fitter (assets/wall.js) shows the short one
+    (class `n-alt`) only when the full digits would not fit their box even when shrunk.
+    """
+    if isinstance(value, dict):
+        v, s = value.get("v"), str(value.get("s") or "")
+    else:
+        v, s = None, str(value)
+    digits, word = split_word(s) if lang != "en" else (s, "")
+    alt = compact(v, s, lang)
+    if alt is None:
+        return digits, [word] if word else []
+    main = [html.Span(digits, className="n-full"), html.Span(alt[0], className="n-alt")]
+    words = []
+    if word:
+        words.append(html.Span(word, className="n-full"))
+    if alt[1]:
+        words.append(html.Span(alt[1], className="n-alt"))
+    return main, words
+
+
+def kpi(label: str, value: dict[str, Any] | str, unit: str = "", *, lang: str = "zh",
+        note: str = "", tone: str = "") -> html.Div:
+    """A big counter: label, digits (≥ 64px on the wall canvas, shrunk to fit) and unit.
+
+    `value` is a presented cell ({"v", "s"}) or its text; 万/亿 goes beside the unit.
+    """
+    main, words = number(value, lang)
+    unit_kids = [*words, unit] if unit else words
     return html.Div(
         [
             html.Div(label, className="kpi-label"),
             html.Div(
-                [html.Span(text, className="kpi-value"),
-                 html.Span(unit, className="kpi-unit") if unit else None],
-                className="kpi-line",
+                [html.Span(main, className="kpi-value"),
+                 html.Span(unit_kids, className="kpi-unit") if unit_kids else None],
+                className="kpi-line fit",
             ),
             html.Div(note, className="kpi-note") if note else None,
         ],
@@ -162,7 +235,7 @@ def ranking(
         )
     more = len(rows) - len(shown)
     tail = html.Div(f"… +{more}", className="rank-more") if more > 0 else None
-    return html.Div([html.Ol(items, className="ranking"), tail])
+    return html.Div([html.Ol(items, className="ranking"), tail], className="rank-box")
 
 
 def ticker(rows: list[Any], ctx: dict[str, Any], *, empty: str | None = None) -> html.Div:

@@ -33,14 +33,14 @@ def render(p: dict[str, Any], ctx: dict[str, Any]) -> tuple[dict[str, Any], dict
     outstanding = m["zero_households.outstanding"]
     overdue = m["zero_households.overdue"]
     kpis = html.Div([
-        kpi(t("zh.outstanding", lang), outstanding["s"], hh,
+        kpi(t("zh.outstanding", lang), outstanding, hh,
             note=t("zh.goal", lang) if outstanding["v"] else t("zh.all_clear", lang),
-            tone="warn" if outstanding["v"] else "ok"),
-        kpi(t("zh.overdue", lang), overdue["s"], hh, tone="bad" if overdue["v"] else "ok"),
-        kpi(t("zh.identified", lang), m["zero_households.identified.year"]["s"], hh),
-        kpi(t("zh.cleared", lang), m["zero_households.cleared.year"]["s"], hh, tone="ok"),
-        kpi(t("zh.avg_days", lang), m["zero_households.avg_days_to_clear.year"]["s"],
-            t("unit.day", lang)),
+            tone="warn" if outstanding["v"] else "ok", lang=lang),
+        kpi(t("zh.overdue", lang), overdue, hh, tone="bad" if overdue["v"] else "ok", lang=lang),
+        kpi(t("zh.identified", lang), m["zero_households.identified.year"], hh, lang=lang),
+        kpi(t("zh.cleared", lang), m["zero_households.cleared.year"], hh, tone="ok", lang=lang),
+        kpi(t("zh.avg_days", lang), m["zero_households.avg_days_to_clear.year"],
+            t("unit.day", lang), lang=lang),
     ], className="kpi-strip")
     if is_leaf(p):
         rank = own_detail(p, [
