@@ -16,6 +16,7 @@ all ask it.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -308,9 +309,27 @@ def _limit_body() -> Response | None:
     return None
 
 
-def parse_json_body() -> tuple[Any, Response | None]:
-    """The request's JSON (cached for Dash and the API), or a 400/413 response instead."""
+def _int_or_text(text: str) -> int | str:
+    """A JSON integer; one too long for int() stays text, for its record's validator."""
     try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def parse_json_body(records: bool = False) -> tuple[Any, Response | None]:
+    """The request's JSON, or a 400/413 response instead.
+
+    Callback bodies are parsed through Flask (cached for Dash). Exchange records are parsed
+    here, with integers too long for Python kept as text, so one absurd value rejects its own
+    record instead of the whole request; the endpoint reads them from `g.exchange_body`.
+    """
+    try:
+        if records:
+            data = request.get_data(cache=True)
+            body = json.loads(data, parse_int=_int_or_text)
+            g.exchange_body = body
+            return body, None
         return request.get_json(force=True, silent=False, cache=True), None
     except RequestEntityTooLarge:
         return None, _error(413, "请求体过大 (request body too large)")
@@ -387,7 +406,7 @@ def register(server: Flask) -> None:
         _audit(tok, path, code)
         if kind == "exchange" and request.method == "POST":
             # Parsed only once the caller is known; the endpoint reads the cached result.
-            _, problem = parse_json_body()
+            _, problem = parse_json_body(records=True)
             if problem is not None:
                 return problem
         if kind in ("wall", "region", "embed") and from_query:

@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Flask, Response, request
+from flask import Blueprint, Flask, Response, g, request
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -363,7 +363,9 @@ def exchange(kind: str) -> Response:
         raise ApiError(401, "需要 exchange 令牌 (an exchange token is required)")
     if kind not in KINDS:
         raise ApiError(404, f"unknown kind {kind[:40]!r}; one of {', '.join(KINDS)}")
-    records = request.get_json(force=True, silent=True)
+    # Parsed by the access check once the caller was known (long integers kept as text).
+    records = g.get("exchange_body") if "exchange_body" in g else request.get_json(
+        force=True, silent=True)
     if not isinstance(records, list):
         raise ApiError(400, "body must be a JSON array of records")
     if len(records) > EXCHANGE_MAX_RECORDS:

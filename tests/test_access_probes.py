@@ -257,6 +257,24 @@ def test_malformed_and_oversized_requests_are_4xx(site: dict, geo: dict) -> None
         assert "error" in r.json() and "Traceback" not in r.text
 
 
+def test_an_absurd_number_rejects_its_record_not_the_request(site: dict, geo: dict) -> None:
+    exchange = tok(site, SHUSHAN, "exchange")
+    records = [
+        {"household_id": "BIG-1", "community_code": geo["community"]},
+        {"household_id": "BIG-2", "community_code": geo["community"],
+         "zero_identified_on": "2026-04-01"},
+    ]
+    raw = json.dumps(records).encode().replace(
+        b'"BIG-1"', b'"BIG-1", "extra": ' + b"9" * 5000, 1).replace(
+        b'"community_code": "' + geo["community"].encode() + b'", "zero',
+        b'"community_code": ' + b"1" * 5000 + b', "zero', 1)
+    r = post(site, None, exchange, raw=raw, path="/api/v1/exchange/households")
+    assert r.status_code == 200, r.text[:300]
+    body = r.json()
+    assert body["imported"] == 1
+    assert [x["index"] for x in body["rejected"]] == [1]
+
+
 # ------------------------------------------------------------------ fuzz
 ROLES = ("wall", "embed", "leader", "exchange")
 
