@@ -89,6 +89,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "zh.overdue_rank": ("超期未清零分布", "Overdue by region"),
     "zh.flow": ("认定与清零(本年)", "Identified vs cleared (year)"),
     "zh.all_clear": ("已全部清零", "All cleared"),
+    "zh.none_year": ("本年无零就业家庭", "No zero-employment households this year"),
     # circle
     "circle.coverage": ("社区覆盖率", "Community coverage"),
     "circle.covered": ("已覆盖社区", "Covered communities"),

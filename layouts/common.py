@@ -78,4 +78,4 @@ def trend_figure(p: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
                     marker={"size": 8}, hoverinfo="skip")
     top = max(y) if y and max(y) > 0 else 1
     return style_figure(fig, ctx, yaxis={"visible": False, "range": [0, top * 1.25]},
-                        xaxis={"tickangle": 0}, bargap=0.35)
+                        xaxis={"tickangle": 0, "showgrid": False}, bargap=0.35)

@@ -45,9 +45,12 @@ def render(p: dict[str, Any], ctx: dict[str, Any]) -> tuple[dict[str, Any], dict
         rank = titled(f"{t('rank.title', lang, children=child_word(p, lang))} · "
                       f"{t('kpi.year', lang)}",
                       ranking(child_rows(p, "placements.year"), ctx, limit=14))
+    # Shares only when every form is shown: over the visible ones they would be wrong
+    # (14 of 21 read as 100 %) and would hint at the hidden ones.
     total = sum(f["v"] or 0 for f in p["forms"])
+    whole = all(f["v"] is not None for f in p["forms"])
     forms = sorted(
-        ({**f, "s": f"{f['s']} · {(f['v'] or 0) / total:.0%}" if total and f["v"] is not None
+        ({**f, "s": f"{f['s']} · {(f['v'] or 0) / total:.0%}" if total and whole
           else f["s"]} for f in p["forms"]),
         key=lambda f: -(f["v"] or 0))
     return {"kpis": kpis, "rank": rank}, {

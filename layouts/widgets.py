@@ -332,8 +332,9 @@ def vbar(rows: list[dict[str, Any]], ctx: dict[str, Any], color: str = PALETTE[0
         hoverinfo="skip" if ctx["mode"] == "wall" else "x+y",
     ))
     top = max(values) if values and max(values) > 0 else 1
+    # No grid lines across categories: they would run through the value labels.
     return style_figure(fig, ctx, yaxis={"visible": False, "range": [0, top * 1.22]},
-                        xaxis={"tickangle": 0}, bargap=0.3)
+                        xaxis={"tickangle": 0, "showgrid": False}, bargap=0.3)
 
 
 def donut(rows: list[dict[str, Any]], ctx: dict[str, Any]) -> dict:

@@ -8,7 +8,18 @@ from dash import html
 
 from dashboard.i18n import t
 from layouts.common import child_rows, child_word, is_leaf, own_detail, titled
-from layouts.widgets import PALETTE, cell, frame, graph_cell, kpi, ranking, vbar
+from layouts.widgets import (
+    FONT_SIZE,
+    PALETTE,
+    cell,
+    colors,
+    frame,
+    graph_cell,
+    kpi,
+    plain,
+    ranking,
+    vbar,
+)
 
 PANEL_ID = "zero_households"
 CELLS = ("kpis", "rank")
@@ -62,4 +73,12 @@ def render(p: dict[str, Any], ctx: dict[str, Any]) -> tuple[dict[str, Any], dict
     ]
     fig = vbar(flow, ctx, PALETTE[0])
     fig["data"][0]["marker"]["color"] = [PALETTE[0], PALETTE[2], PALETTE[1], PALETTE[3]]
+    if all(r["v"] == 0 for r in flow):
+        # Four bars of nothing read as a broken chart: say what the zeros mean.
+        fig["layout"]["annotations"] = [{
+            "text": plain(t("zh.none_year", lang)), "x": 0.5, "y": 0.55, "xref": "paper",
+            "yref": "paper", "showarrow": False,
+            "font": {"size": round(FONT_SIZE.get(ctx["mode"], 14) * 1.3),
+                     "color": colors(ctx)["muted"]},
+        }]
     return {"kpis": kpis, "rank": rank}, {"flow": fig}

@@ -1,14 +1,19 @@
-"""Screenshots of every panel at city, county and community level (1920×1080) and of the
-overview on a 3840×1080 wall, saved as PNG under docs/screenshots/.
+"""Screenshots of every panel at province, city and community level, on a 1920×1080 and a
+3840×1080 wall, plus the leaders' page, English and embeds, saved as PNG in docs/screenshots/.
 
-Usage: python tools/screenshots.py [--out DIR] [--base-url URL] [--scale 0.05]
-Without --base-url it builds a temporary demo database, refreshes it and serves the app
-on a free local port. Needs Chromium and chromedriver (Debian: chromium, chromium-driver).
+Usage: python tools/screenshots.py [--out DIR] [--base-url URL | --database-url URL]
+                                   [--root CODE] [--scale 1.0] [--only PREFIX,...]
+Without --base-url or --database-url it builds a temporary demo database of the province
+(`--root`, scale 1: realistic province totals, about two minutes), refreshes it and serves
+the app on a free local port. Needs Chromium and chromedriver (Debian: chromium,
+chromium-driver). After a run, open the PNGs and look: numbers readable, nothing clipped,
+overlapping or empty.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import socket
 import sys
 import tempfile
@@ -20,8 +25,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+PROVINCE = "340000000000"
 CITY = "340100000000"
-COUNTY = "340104000000"
 
 
 def free_port() -> int:
@@ -31,7 +36,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def demo_database(directory: str, scale: float = 0.05) -> str:
+def demo_database(directory: str, scale: float = 1.0, root: str = PROVINCE) -> str:
     """A SQLite URL of a fresh demo database with one finished snapshot batch."""
     from queries.db import init_db, make_engine
     from queries.demo import load_demo
@@ -40,7 +45,7 @@ def demo_database(directory: str, scale: float = 0.05) -> str:
     url = f"sqlite:///{Path(directory) / 'shots.db'}"
     engine = make_engine(url)
     init_db(engine)
-    load_demo(engine, scale=scale, seed=7, tz="Asia/Shanghai")
+    load_demo(engine, root=root, scale=scale, seed=7, tz="Asia/Shanghai")
     outcome = refresh(engine, tz="Asia/Shanghai")
     if outcome.status != "ok":
         raise SystemExit(f"refresh failed: {outcome.error}")
@@ -48,13 +53,16 @@ def demo_database(directory: str, scale: float = 0.05) -> str:
     return url
 
 
-def serve(url: str, port: int) -> Any:
+def serve(url: str, port: int, root: str = PROVINCE) -> Any:
     """Serve the app in a daemon thread (werkzeug) and return the server object."""
+    import logging
+
     from werkzeug.serving import make_server
 
     from dashboard.app import create_app
 
-    app = create_app({"database_url": url})
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    app = create_app({"database_url": url, "root_region": root})
     srv = make_server("127.0.0.1", port, app.server, threaded=True)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv
@@ -70,7 +78,10 @@ def browser(width: int = 1920, height: int = 1080) -> Any:
         opts.add_argument(arg)
     opts.binary_location = "/usr/bin/chromium"
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(options=opts)
+    # The system chromedriver, named explicitly: Selenium Manager would try to download one.
+    from selenium.webdriver.chrome.service import Service
+
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
     set_viewport(driver, width, height)
     return driver
 
@@ -81,33 +92,62 @@ def set_viewport(driver: Any, width: int, height: int) -> None:
         "width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
 
 
-def wait_panel(driver: Any, panel: str, region: str, timeout: float = 20.0) -> None:
-    """Wait until the panel shows data of `region` (as-of filled) and charts settle."""
+def wait_panel(driver: Any, panel: str, region: str, timeout: float = 30.0) -> None:
+    """Wait until the panel shows data of `region`, fonts are in and numbers are fitted."""
     deadline = time.monotonic() + timeout
     js = (
         "const p=document.querySelector('[data-panel=\"'+arguments[0]+'\"]');"
         "if(!p) return false; const a=p.querySelector('.as-of');"
-        "return p.getAttribute('data-region')===arguments[1] && a && a.textContent.length>4;"
+        "return p.getAttribute('data-region')===arguments[1] && a && a.textContent.length>4"
+        " && document.fonts.status==='loaded'"
+        " && !(window.__wall && window.__wall.state.fitQueued);"
     )
     while time.monotonic() < deadline:
         if driver.execute_script(js, panel, region):
-            time.sleep(1.2)  # plotly draws after the data arrives
+            time.sleep(1.5)  # plotly draws after the data arrives; the panel fades in
             return
         time.sleep(0.2)
     raise TimeoutError(f"panel {panel} of {region} did not fill")
 
 
-def pick_community(base: str) -> str:
-    """A community under the county with nearby vacancies (the richest detail view)."""
+def busiest_community(base: str, city: str) -> str:
+    """The community with most placements this year in the city's first township."""
     import json
     import urllib.request
 
-    with urllib.request.urlopen(f"{base}/api/v1/regions/{COUNTY}") as r:
-        county = json.load(r)
-    township = county["children"][0]["code"]
-    with urllib.request.urlopen(f"{base}/api/v1/regions/{township}") as r:
-        town = json.load(r)
-    return town["children"][0]["code"]
+    code = city
+    for _ in range(2):
+        with urllib.request.urlopen(f"{base}/api/v1/regions/{code}") as r:
+            code = json.load(r)["children"][0]["code"]
+    with urllib.request.urlopen(f"{base}/api/v1/regions/{code}/metrics") as r:
+        kids = json.load(r)["children"]
+    return max(kids, key=lambda c: c["metrics"].get("placements.year") or 0)["code"]
+
+
+def plan(levels: dict[str, str], panels: tuple[str, ...]) -> list[tuple[str, str, str, str,
+                                                                        int, int]]:
+    """(file name, path, panel, region, width, height) of every screenshot."""
+    shots = []
+    for width in (1920, 3840):
+        suffix = "" if width == 1920 else f"-{width}x1080"
+        for level, code in levels.items():
+            for pid in panels:
+                shots.append((f"wall-{level}-{pid}{suffix}",
+                              f"/wall/{code}?panels={pid}&w={width}&h=1080", pid, code,
+                              width, 1080))
+    city = levels["city"]
+    shots += [
+        ("wall-city-overview-en", f"/wall/{city}?panels=overview&lang=en", "overview", city,
+         1920, 1080),
+        ("region-city-placements", f"/region/{city}?panel=placements", "placements", city,
+         1440, 900),
+        ("region-province-overview", f"/region/{levels['province']}?panel=overview",
+         "overview", levels["province"], 1440, 900),
+        ("embed-city-overview-400x300", f"/embed/overview/{city}", "overview", city, 400, 300),
+        ("embed-city-vacancies-light-1200x800", f"/embed/vacancies/{city}?theme=light",
+         "vacancies", city, 1200, 800),
+    ]
+    return shots
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,7 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
     ap.add_argument("--base-url", default="")
-    ap.add_argument("--scale", type=float, default=0.05)
+    ap.add_argument("--database-url", default="", help="serve this database (no demo build)")
+    ap.add_argument("--root", default=PROVINCE, help="province (root) region of the demo")
+    ap.add_argument("--city", default=CITY, help="the city level shown")
+    ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--only", default="", help="comma list of file-name prefixes to take")
     args = ap.parse_args(argv)
 
@@ -125,33 +168,19 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     tmp = tempfile.TemporaryDirectory()
     srv = None
+    errors: list[dict[str, Any]] = []
     base = args.base_url.rstrip("/")
     if not base:
         port = free_port()
-        srv = serve(demo_database(tmp.name, args.scale), port)
+        url = args.database_url or demo_database(tmp.name, args.scale, args.root)
+        srv = serve(url, port, args.root)
         base = f"http://127.0.0.1:{port}"
-    community = pick_community(base)
-    shots: list[tuple[str, str, str, str, int, int]] = []
-    for level, code in (("city", CITY), ("county", COUNTY), ("community", community)):
-        for pid in PANEL_IDS:
-            shots.append((f"wall-{level}-{pid}", f"/wall/{code}?panels={pid}", pid, code,
-                          1920, 1080))
-    shots.append(("wall-city-overview-3840x1080",
-                  f"/wall/{CITY}?panels=overview&w=3840&h=1080", "overview", CITY, 3840, 1080))
-    shots.append(("wall-city-vacancies-3840x1080",
-                  f"/wall/{CITY}?panels=vacancies&w=3840&h=1080", "vacancies", CITY, 3840, 1080))
-    shots.append(("wall-city-overview-en", f"/wall/{CITY}?panels=overview&lang=en",
-                  "overview", CITY, 1920, 1080))
-    shots.append(("region-county-placements", f"/region/{COUNTY}?panel=placements",
-                  "placements", COUNTY, 1440, 900))
-    shots.append(("embed-city-overview-400x300", f"/embed/overview/{CITY}", "overview", CITY,
-                  400, 300))
-    shots.append(("embed-county-vacancies-light-1200x800",
-                  f"/embed/vacancies/{COUNTY}?theme=light", "vacancies", COUNTY, 1200, 800))
+    levels = {"province": args.root, "city": args.city,
+              "community": busiest_community(base, args.city)}
     only = [p for p in args.only.split(",") if p]
     driver = browser()
     try:
-        for name, path, pid, code, w, h in shots:
+        for name, path, pid, code, w, h in plan(levels, PANEL_IDS):
             if only and not any(name.startswith(p) for p in only):
                 continue
             set_viewport(driver, w, h)
