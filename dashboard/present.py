@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from dashboard.disclosure import Cell, Group, protect
+from dashboard.disclosure import SECONDARY_TEXT, Cell, Group, protect
 from dashboard.i18n import enum, norm_lang, t
 from queries.domain import (
     ASSISTANCE_KINDS,
@@ -194,7 +194,8 @@ def _hide_derived(out: dict[str, dict[str, Any]], small_cell: int, lang: str) ->
     """Hide every ratio one of whose parts is hidden (it would give the part back)."""
     for key, parts in DERIVED_FROM.items():
         if key in out and any(out.get(p, {}).get("suppressed") for p in parts):
-            out[key] = _hidden(small_cell, lang)
+            # "*", not "<3": a hidden rate is not a small one ("<3" would read as under 3 %).
+            out[key] = {"v": None, "s": SECONDARY_TEXT, "suppressed": True, "secondary": True}
 
 
 def _secondary(region: dict[str, Any], m: dict[str, dict[str, Any]], series: list[dict],

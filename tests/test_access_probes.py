@@ -190,7 +190,12 @@ def _classed(node: Any, cls: str) -> list[str]:
         props = node.get("props", {})
         if cls in str(props.get("className", "")).split():
             kids = props.get("children")
-            out.append("".join(str(k) for k in (kids if isinstance(kids, list) else [kids])))
+            kids = kids if isinstance(kids, list) else [kids]
+            # A number sent in two forms (full digits and 万) is read in its full form.
+            full = [k for k in kids if isinstance(k, dict)
+                    and "n-full" in str(k.get("props", {}).get("className", ""))]
+            out.append(str(full[0]["props"]["children"]) if full
+                       else "".join(str(k) for k in kids))
         else:
             out += _classed(props.get("children"), cls)
     return out
