@@ -33,6 +33,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "waiting": ("数据准备中…", "Preparing data…"),
     "paused": ("已暂停", "Paused"),
     "auth.off": ("演示模式：未启用访问控制", "Demo mode: access control is off"),
+    "legend.hidden": ("<{n} 表示不足{n}，* 表示为保护隐私不显示",
+                      "<{n}: fewer than {n}; *: withheld to protect privacy"),
     "search": ("搜索地区名称…", "Search region…"),
     "wall": ("大屏", "Wall"),
     "unit.person": ("人", ""),

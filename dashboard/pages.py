@@ -404,6 +404,7 @@ def route(pathname: str | None, search: str | None, view: dict | None) -> tuple:
         # Cross-site iframes may not send the cookie: callbacks carry the token instead.
         view_data["tok"] = q["token"]
     opts["auth_off"] = not rt.settings.auth
+    opts["small_cell"] = rt.settings.small_cell
     if kind == "wall":
         children = rv[2] if rv else []
         tour = [code]

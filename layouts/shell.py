@@ -62,6 +62,9 @@ def wall_page(opts: dict[str, Any]) -> html.Div:
                 html.Div(t("paused", lang), id="paused", className="paused-mark"),
                 html.Div(t("auth.off", lang) if opts.get("auth_off") else "",
                          className="auth-off"),
+                # What "<3" and "*" mean, for anyone reading the public numbers.
+                html.Div(t("legend.hidden", lang, n=opts.get("small_cell", 3)),
+                         className="auth-off legend"),
                 html.Div(html.Div(id="progress-fill", className="progress-fill"),
                          className="progress"),
             ]),
