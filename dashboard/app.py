@@ -33,6 +33,8 @@ def create_app(config: dict[str, Any] | None = None) -> dash.Dash:
     settings = Settings.from_env(**config).with_secret()
     engine = make_engine(settings.database_url)
 
+    from dashboard import bundles
+
     app = dash.Dash(
         __name__,
         assets_folder=str(ASSETS_DIR),
@@ -41,6 +43,9 @@ def create_app(config: dict[str, Any] | None = None) -> dash.Dash:
         title="三公里就业圈 · 就业服务大屏",
         update_title=None,
         compress=False,
+        # The partial plotly.js (dashboard/bundles.py): loaded before the component bundles,
+        # so dcc.Graph finds window.Plotly and never fetches the full plotly.min.js.
+        external_scripts=[bundles.plotly_url()],
     )
     server = app.server
     server.config.update(
@@ -58,6 +63,8 @@ def create_app(config: dict[str, Any] | None = None) -> dash.Dash:
     server.json.ensure_ascii = False  # type: ignore[attr-defined]
     server.extensions["dashboard"] = Runtime(settings=settings, engine=engine)
     Compress(server)
+    # After Compress: its after_request then runs later and skips what is already encoded.
+    bundles.register(app, ROOT_DIR / "instance" / "static-cache")
 
     from dashboard import access, api, cache, callback_cache, pages
 
