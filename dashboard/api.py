@@ -351,8 +351,8 @@ def exchange(kind: str) -> Response:
     row (after header aliasing and parsing), never on the raw keys of the request.
     """
     from dashboard import access
-    from queries.domain import KINDS
-    from queries.importer import import_records
+    from queries.exchange.kinds import KIND_NAMES
+    from queries.exchange.pipeline import import_records
 
     if not _settings().auth:
         # Writing data is never open: without access control there is no exchange token.
@@ -361,8 +361,8 @@ def exchange(kind: str) -> Response:
     token = access.current_token()
     if token is None:
         raise ApiError(401, "需要 exchange 令牌 (an exchange token is required)")
-    if kind not in KINDS:
-        raise ApiError(404, f"unknown kind {kind[:40]!r}; one of {', '.join(KINDS)}")
+    if kind not in KIND_NAMES:
+        raise ApiError(404, f"unknown kind {kind[:40]!r}; one of {', '.join(KIND_NAMES)}")
     # Parsed by the access check once the caller was known (long integers kept as text).
     records = g.get("exchange_body") if "exchange_body" in g else request.get_json(
         force=True, silent=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from queries.domain import LEVELS, METRIC_KEYS
+from queries.exchange.kinds import KIND_NAMES
+from queries.exchange.schema import record_schemas, schema_name
 
 API_VERSION = "1.0.0"
 CODE_PATTERN = r"^[0-9]{12}$"
@@ -298,12 +300,17 @@ def build_openapi(root_region: str) -> dict[str, Any]:
                     "security": [{"bearer": []}],
                     "parameters": [{
                         "name": "kind", "in": "path", "required": True,
-                        "schema": {"type": "string", "enum": [
-                            "regions", "persons", "households", "employers", "vacancies",
-                            "placements", "assistance", "targets"]},
+                        "schema": {"type": "string", "enum": list(KIND_NAMES)},
                     }],
-                    "requestBody": {"required": True, "content": {"application/json": {
-                        "schema": {"type": "array", "items": {"type": "object"}}}}},
+                    "requestBody": {
+                        "required": True,
+                        "description": "A JSON array of records of the KIND in the path "
+                                       "(its Exchange<Kind> schema; docs/exchange.md).",
+                        "content": {"application/json": {"schema": {
+                            "type": "array",
+                            "items": {"anyOf": [_ref(schema_name(k)) for k in KIND_NAMES]},
+                        }}},
+                    },
                     "responses": {
                         "200": _json({
                             "type": "object", "required": ["imported", "rejected"],
@@ -343,7 +350,7 @@ def build_openapi(root_region: str) -> dict[str, Any]:
             },
         },
         "components": {
-            "schemas": _schemas(),
+            "schemas": {**_schemas(), **record_schemas()},
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer",
                            "description": "A token from `python -m dashboard token issue`."},

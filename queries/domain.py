@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 LEVELS: tuple[str, ...] = ("province", "city", "county", "township", "community")
 
 PERSON_STATUSES: tuple[str, ...] = ("employed", "flexible", "unemployed", "inactive")
@@ -38,16 +40,18 @@ ASSISTANCE_KINDS: tuple[str, ...] = (
     "visit",
 )
 
-KINDS: tuple[str, ...] = (
-    "regions",
-    "persons",
-    "households",
-    "employers",
-    "vacancies",
-    "placements",
-    "assistance",
-    "targets",
-)
+if TYPE_CHECKING:
+    KINDS: tuple[str, ...]  # the exchange KINDs, in declaration order
+
+
+def __getattr__(name: str) -> Any:
+    """KINDS comes from the KIND declarations (queries.exchange.kinds), loaded on first use."""
+    if name == "KINDS":
+        from queries.exchange.kinds import KIND_NAMES
+
+        return KIND_NAMES
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 EARTH_RADIUS_KM = 6371.0088
 CIRCLE_KM = 3.0
