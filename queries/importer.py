@@ -45,6 +45,11 @@ TABLES: dict[str, Any] = {k: s.table for k, s in REGISTRY.items()}
 ALIASES: dict[str, dict[str, str]] = {k: s.aliases for k, s in REGISTRY.items()}
 MODELS: dict[str, Any] = {k: s.model for k, s in REGISTRY.items()}
 SCOPE_COLUMNS: dict[str, tuple[str, ...]] = {k: s.scope_columns for k, s in REGISTRY.items()}
+# The row models, generated from the declarations, under their former names.
+RegionRow, PersonRow, HouseholdRow, EmployerRow, VacancyRow, PlacementRow, AssistanceRow, \
+    TargetRow = (REGISTRY[k].model for k in (
+        "regions", "persons", "households", "employers", "vacancies", "placements",
+        "assistance", "targets"))
 REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
     k: s.references for k, s in REGISTRY.items() if s.references
 }
@@ -62,4 +67,6 @@ __all__ = [
     "REQUIRED", "REQUIRED_COLUMNS", "SCOPE_COLUMNS", "STATUS_ALIASES", "TABLES", "TRUE_WORDS",
     "VACANCY_TYPE_ALIASES", "FatalImportError", "ImportResult", "Kind", "RowError", "Scope",
     "_Importer", "canonical_column", "import_file", "import_records", "mask_id_number",
+    "RegionRow", "PersonRow", "HouseholdRow", "EmployerRow", "VacancyRow", "PlacementRow",
+    "AssistanceRow", "TargetRow",
 ]
