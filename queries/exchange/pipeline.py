@@ -24,7 +24,6 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from queries.domain import LEVELS
 from queries.exchange.fields import (
-    _CODE_RE,
     RowError,
     _parse_int,
     format_errors,
@@ -33,6 +32,7 @@ from queries.exchange.fields import (
 from queries.exchange.kinds import KIND_NAMES, REGISTRY, Kind, get
 from queries.exchange.readers import READERS, FatalImportError, Raw, _map_record
 from queries.exchange.rejects import RejectsWriter
+from queries.exchange.tree import Decided, TreeRows, _Pending
 from queries.models import Meta, Region
 from queries.upsert import pg_copy_rows, upsert
 from queries.validation import get_or_create_salt
@@ -133,24 +133,14 @@ def _row_fault(err: BaseException, dbapi: Any) -> bool:
                        if hasattr(dbapi, n))
     return bool(row_errors) and isinstance(err, row_errors)
 
-Decided = tuple[int, dict[str, Any], str | None]  # (line, original cells, reason or None)
-
-
-@dataclass
-class _Pending:
-    """A valid region row waiting for the whole file to be read (its parent may follow)."""
-
-    line: int
-    original: dict[str, Any]
-    model: Any  # the row model of the tree KIND (regions)
-
-
-class _Importer:
+class _Importer(TreeRows):
     """Validates chunks of canonical rows and upserts the valid ones on one connection.
 
     Every stage is per row: whatever one row contains becomes that row's reject reason.
     Regions are decided once the whole file is read, so parents may come in any order.
     """
+
+    write_chunk = CHUNK_SIZE  # rows per upsert of the held tree rows
 
     def __init__(
         self, conn: Connection, kind: str, tz: str, salt: str | None,
@@ -416,133 +406,6 @@ class _Importer:
             if errs:
                 reasons[i] = "; ".join(errs)
 
-    # -------------------------------------------------------------- regions, any order
-    # The tree KIND (regions) names its parent row by `tree`; each row must sit a level
-    # below its parent's, wherever in the file or the database that parent is.
-    def _hold_tree(
-        self, chunk: list[Raw], models: list[Any], reasons: list[str | None]
-    ) -> list[Decided]:
-        """Keep valid rows of the tree KIND for finish(); return the rejected ones now."""
-        out: list[Decided] = []
-        for i, (line, original, canon, _) in enumerate(chunk):
-            if reasons[i] is None:
-                m = models[i]
-                self.pending[m.code] = _Pending(line, original, m)
-                continue
-            code = (canon or {}).get(self.id_cols[0])
-            if isinstance(code, str) and _CODE_RE.fullmatch(code):
-                self.rejected_codes.setdefault(code, line)
-            out.append((line, original, reasons[i]))
-        return out
-
-    def finish(self) -> list[Decided]:
-        """Decide the held region rows over the whole file; upsert the accepted ones.
-
-        Parents resolve within the file whatever the order. A row is rejected when its
-        parent is in neither the file nor the database, when it lies on a cycle, when its
-        level is not below its parent's, or when it hangs below a rejected row.
-        """
-        if not self.spec.tree or not self.pending:
-            return []
-        pending = self.pending
-        verdict: dict[str, str | None] = {}
-        children: dict[str, list[str]] = {}
-        for code, p in pending.items():
-            parent = p.model.parent_code
-            if parent is not None and parent in pending:
-                children.setdefault(parent, []).append(code)
-
-        def below(parent: str, child: str) -> str | None:
-            """The verdict of a row whose parent row of the file is decided."""
-            if verdict[parent] is None:
-                return self._level_error(pending[child].model, pending[parent].model.level)
-            if parent in self.regions:  # the stored version of the parent stands
-                return self._level_error(pending[child].model, self.regions[parent])
-            return _depends_on(parent, pending[parent].line)
-
-        def decide(code: str, reason: str | None) -> None:
-            # Iterative: a deep chain must not hit the recursion limit.
-            stack = [(code, reason)]
-            while stack:
-                c, r = stack.pop()
-                verdict[c] = r
-                stack.extend((child, below(c, child)) for child in children.get(c, ()))
-
-        for code, p in pending.items():
-            parent = p.model.parent_code
-            if parent is None:
-                decide(code, None)
-            elif parent in pending:
-                continue  # decided with its parent
-            elif parent in self.regions:
-                reason = self._level_error(p.model, self.regions[parent])
-                if reason is None and self._closes_cycle(code, parent):
-                    reason = _cycle_reason([code, parent])
-                decide(code, reason)
-            elif parent in self.rejected_codes:
-                decide(code, _depends_on(parent, self.rejected_codes[parent]))
-            else:
-                decide(code, (
-                    f"parent_code: 上级区划不存在 (unknown parent region {parent}: in neither "
-                    "the file nor the database)"
-                ))
-        # Rows never reached lie on a cycle of the file or hang below one.
-        for code in pending:
-            if code in verdict:
-                continue
-            path = [code]
-            seen = {code}
-            nxt = pending[code].model.parent_code
-            while nxt is not None and nxt in pending and nxt not in verdict and nxt not in seen:
-                path.append(nxt)
-                seen.add(nxt)
-                nxt = pending[nxt].model.parent_code
-            if nxt is None or nxt not in seen:  # pragma: no cover - reached rows are decided
-                continue
-            cycle = path[path.index(nxt):]
-            for c in cycle:
-                verdict[c] = _cycle_reason(cycle[cycle.index(c):] + cycle[:cycle.index(c)])
-            for c in cycle:
-                for child in children.get(c, ()):
-                    if child not in verdict:
-                        decide(child, below(c, child))
-
-        decided: list[Decided] = []
-        rows: list[dict[str, Any]] = []
-        at: list[int] = []
-        order = list(pending)
-        reasons = [verdict[code] for code in order]
-        for i, code in enumerate(order):
-            if reasons[i] is None:
-                rows.append(self._db_row(pending[code].model, None))
-                at.append(i)
-        for start in range(0, len(rows), CHUNK_SIZE):
-            part = range(start, min(start + CHUNK_SIZE, len(rows)))
-            self._write([rows[j] for j in part], [at[j] for j in part], reasons)
-        for i, code in enumerate(order):
-            p = pending[code]
-            decided.append((p.line, p.original, reasons[i]))
-            if reasons[i] is None:
-                self.regions[code] = p.model.level
-        self.pending = {}
-        return decided
-
-    def _level_error(self, m: Any, parent_level: str) -> str | None:
-        if self.level_rank[parent_level] >= self.level_rank[m.level]:
-            return f"level: 层级须低于上级 ({m.level} cannot be under a {parent_level})"
-        return None
-
-    def _closes_cycle(self, code: str, parent: str) -> bool:
-        """Whether the stored ancestors of `parent`, as this file leaves them, reach `code`."""
-        seen: set[str] = set()
-        c: str | None = parent
-        while c is not None and c not in seen:
-            if c == code:
-                return True
-            seen.add(c)
-            c = self.pending[c].model.parent_code if c in self.pending else self.parents.get(c)
-        return False
-
     def _db_row(self, m: Any, local: dict[str, dt.datetime | None] | None) -> dict[str, Any]:
         """The database row of a validated model (local times from _validate)."""
         d = dict(m.__dict__)  # the validated fields; much cheaper than model_dump()
@@ -555,16 +418,6 @@ class _Importer:
         for c in self.stores:
             c.type.store(d, c.name, self.salt)  # type: ignore[misc]
         return d
-
-
-def _depends_on(code: str, line: int) -> str:
-    return (f"parent_code: 上级区划 {code} 在本文件第 {line} 行被拒绝 "
-            f"(depends on the rejected row of region {code}, line {line})")
-
-
-def _cycle_reason(cycle: list[str]) -> str:
-    chain = " → ".join([*cycle, cycle[0]])
-    return f"parent_code: 上级关系成环 (parents form a cycle: {chain})"
 
 
 def _chunks(
