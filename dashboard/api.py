@@ -28,7 +28,8 @@ from dashboard.openapi import (
     build_openapi,
 )
 from queries import snapshots
-from queries.domain import LEVELS, METRIC_KEYS, SERIES_KEYS
+from queries.domain import LEVELS, SERIES_KEYS
+from queries.metrics import METRIC_KEYS
 from queries.refresh import pending_failure
 
 log = logging.getLogger("dashboard.api")

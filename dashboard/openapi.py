@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from queries.domain import LEVELS, METRIC_KEYS
+from queries.domain import LEVELS
 from queries.exchange.kinds import KIND_NAMES
 from queries.exchange.schema import record_schemas, schema_name
+from queries.metrics import FAMILY_OF, METRIC_KEYS
 
 API_VERSION = "1.0.0"
 CODE_PATTERN = r"^[0-9]{12}$"
@@ -58,8 +59,18 @@ _NOT_MODIFIED: dict[str, Any] = {
 }
 
 
+def _describe(key: str) -> str:
+    """A metric key's definition from the registry (queries.metrics)."""
+    fam = FAMILY_OF[key]
+    unit = {"count": "count", "share": f"share 0..1, {fam.decimals} decimals",
+            "ratio": f"ratio, {fam.decimals} decimals", "mean": f"mean, {fam.decimals} decimal"}
+    return f"{fam.definition} ({unit[fam.kind]})"
+
+
 def _schemas() -> dict[str, Any]:
-    metric_props = {key: _NULLABLE_NUMBER for key in METRIC_KEYS}
+    # Each key described by its registry entry: the SPEC definition, kind and decimals.
+    metric_props = {key: {**_NULLABLE_NUMBER, "description": _describe(key)}
+                    for key in METRIC_KEYS}
     region_ref = {
         "type": "object",
         "required": ["code", "name", "level"],

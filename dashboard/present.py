@@ -15,15 +15,16 @@ from typing import Any
 
 from dashboard.disclosure import SECONDARY_TEXT, Cell, Group, protect
 from dashboard.i18n import enum, norm_lang, t
-from queries.domain import (
-    ASSISTANCE_KINDS,
+from queries.domain import ASSISTANCE_KINDS, KEY_GROUPS, PLACEMENT_FORMS, VACANCY_TYPES
+from queries.metrics import (
     COUNT_KEYS,
-    DERIVED_KEYS,
-    KEY_GROUPS,
+    DERIVED_FROM,
+    FAMILY_OF,
+    MEAN_KEYS,
     METRIC_KEYS,
-    PERSON_COUNT_PREFIXES,
-    PLACEMENT_FORMS,
-    VACANCY_TYPES,
+    PERCENT_KEYS,
+    PERSON_KEYS,
+    RATIO_KEYS,
 )
 
 DASH = "—"
@@ -31,12 +32,8 @@ DASH = "—"
 MAX_LIST = 30
 MAX_CHILDREN = 60
 
-PERCENT_KEYS = frozenset(
-    ["placements.within_3km_share", "circle.coverage"]
-    + [f"key_groups.{g}.placement_rate" for g in KEY_GROUPS]
-)
-RATIO_KEYS = frozenset(["supply_demand_ratio"])
-DAYS_KEYS = frozenset(["zero_households.avg_days_to_clear.year"])
+# Formats by the kind of number each metric is (queries.metrics).
+DAYS_KEYS = MEAN_KEYS
 
 
 def _is_num(value: Any) -> bool:
@@ -146,19 +143,14 @@ def fmt_month(key: str, lang: str = "zh", first: bool = False) -> str:
 
 
 SUPPRESS_LEVELS = frozenset(["township", "community"])
-# Ratios and their parts: a ratio is hidden when any part it is derived from is hidden.
-DERIVED_FROM: dict[str, tuple[str, ...]] = {
-    "placements.within_3km_share": ("placements.year",),
-    "supply_demand_ratio": ("jobseekers.active",),
-    "zero_households.avg_days_to_clear.year": ("zero_households.cleared.year",),
-    **{f"key_groups.{g}.placement_rate": (f"key_groups.{g}.registered",
-                                          f"key_groups.{g}.placed.year") for g in KEY_GROUPS},
-}
 
 
 def is_person_count(key: str) -> bool:
-    """Person- and household-level counts (subject to small-count suppression)."""
-    return key.startswith(PERSON_COUNT_PREFIXES) and key not in DERIVED_KEYS
+    """Person- and household-level counts (subject to small-count suppression).
+
+    A key the registry does not know is treated as one: hiding too much is the safe side.
+    """
+    return key in PERSON_KEYS or key not in FAMILY_OF
 
 
 def suppressed(value: Any, small_cell: int) -> bool:

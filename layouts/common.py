@@ -9,24 +9,14 @@ from dash import html
 
 from dashboard.i18n import t
 from layouts.widgets import PALETTE, detail, plain, style_figure
-
-METRIC_LABELS: dict[str, tuple[str, str]] = {
-    "placements.year": ("城镇新增就业", "Placements"),
-    "placements.month": ("本月就业", "Placements this month"),
-    "vacancies.open_headcount": ("岗位招聘人数", "Open headcount"),
-    "vacancies.open": ("在招岗位", "Open postings"),
-    "assistance.year": ("帮扶服务人次", "Assistance services"),
-    "zero_households.cleared.year": ("零就业家庭清零", "Households cleared"),
-    "circle.covered": ("覆盖社区", "Covered communities"),
-    "circle.coverage": ("三公里就业圈覆盖率", "3-km circle coverage"),
-}
+from queries import metrics
 
 
 def metric_label(key: str, lang: str) -> str:
-    """Display label of a metric key (targets list)."""
-    pair = METRIC_LABELS.get(key)
-    if pair:
-        return pair[1] if lang == "en" else pair[0]
+    """Display label of a metric key (targets list): the registry's, else built from parts."""
+    declared = metrics.label(key, lang)
+    if declared:
+        return declared
     if key.startswith("key_groups."):
         from dashboard.i18n import enum
 

@@ -57,12 +57,12 @@ from queries.domain import (
     CIRCLE_KM,
     EARTH_RADIUS_KM,
     KEY_GROUPS,
-    METRIC_KEYS,
     OVERDUE_DAYS,
     PLACEMENT_FORMS,
     VACANCY_TYPES,
 )
 from queries.geo import haversine_km, within_circle
+from queries.metrics import METRIC_KEYS
 from queries.models import (
     Assistance,
     Employer,

@@ -42,14 +42,24 @@ ASSISTANCE_KINDS: tuple[str, ...] = (
 
 if TYPE_CHECKING:
     KINDS: tuple[str, ...]  # the exchange KINDs, in declaration order
+    METRIC_KEYS: tuple[str, ...]
+    DERIVED_KEYS: frozenset[str]
+    COUNT_KEYS: tuple[str, ...]
+
+# Names declared by the metric registry (queries.metrics), which itself reads the enums here.
+_FROM_METRICS = ("METRIC_KEYS", "DERIVED_KEYS", "COUNT_KEYS")
 
 
 def __getattr__(name: str) -> Any:
-    """KINDS comes from the KIND declarations (queries.exchange.kinds), loaded on first use."""
+    """KINDS and the metric key lists come from their registries, loaded on first use."""
     if name == "KINDS":
         from queries.exchange.kinds import KIND_NAMES
 
         return KIND_NAMES
+    if name in _FROM_METRICS:
+        from queries import metrics
+
+        return getattr(metrics, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -60,53 +70,5 @@ CIRCLE_KM = 3.0
 CIRCLE_EPS_KM = 1e-9
 OVERDUE_DAYS = 30
 
-
-def metric_keys() -> list[str]:
-    """Every scalar metric key of SPEC section 3, in a stable display order."""
-    keys = ["placements.today", "placements.month", "placements.year"]
-    keys += [f"placements.by_form.{f}" for f in PLACEMENT_FORMS]
-    keys += ["placements.within_3km_share"]
-    keys += ["vacancies.open", "vacancies.open_headcount"]
-    keys += [f"vacancies.by_type.{t}" for t in VACANCY_TYPES]
-    keys += ["vacancies.new.month", "jobseekers.active", "supply_demand_ratio"]
-    for g in KEY_GROUPS:
-        keys += [
-            f"key_groups.{g}.registered",
-            f"key_groups.{g}.assisted.year",
-            f"key_groups.{g}.placed.year",
-            f"key_groups.{g}.placement_rate",
-        ]
-    keys += ["assistance.year"] + [f"assistance.by_kind.{k}" for k in ASSISTANCE_KINDS]
-    keys += [
-        "zero_households.outstanding",
-        "zero_households.overdue",
-        "zero_households.identified.year",
-        "zero_households.cleared.year",
-        "zero_households.avg_days_to_clear.year",
-        "circle.communities",
-        "circle.covered",
-        "circle.coverage",
-    ]
-    return keys
-
-
-METRIC_KEYS: tuple[str, ...] = tuple(metric_keys())
-
-# Ratios and averages: not summable over children; recomputed from their parts.
-DERIVED_KEYS: frozenset[str] = frozenset(
-    ["placements.within_3km_share", "supply_demand_ratio", "zero_households.avg_days_to_clear.year",
-     "circle.coverage"]
-    + [f"key_groups.{g}.placement_rate" for g in KEY_GROUPS]
-)
-COUNT_KEYS: tuple[str, ...] = tuple(k for k in METRIC_KEYS if k not in DERIVED_KEYS)
-
-# Person- and household-level counts, subject to small-count suppression on public views.
-PERSON_COUNT_PREFIXES: tuple[str, ...] = (
-    "placements.",
-    "jobseekers.",
-    "key_groups.",
-    "zero_households.",
-    "assistance.",
-)
 
 SERIES_KEYS: tuple[str, ...] = ("placements.monthly",)
