@@ -29,6 +29,7 @@ from urllib.parse import urlencode
 from flask import Flask, Response, g, jsonify, redirect, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from dashboard.runtime import get_runtime
 from dashboard.tokens import TokenError, TokenInfo, in_subtree, verify
 from queries import tokens_store
 
@@ -202,8 +203,6 @@ def may_see(tok: TokenInfo | None, region: str | None = None, panel: str | None 
 
 def is_public(view_kind: str | None) -> bool:
     """Whether this request renders a public view (small counts suppressed)."""
-    from dashboard.app import get_runtime
-
     if get_runtime().settings.auth:
         tok = current_token()
         return tok is None or tok.role in ("wall", "embed")
@@ -258,8 +257,6 @@ def _bearer() -> str | None:
 
 def _audit(tok: TokenInfo, route: str, region: str | None) -> None:
     """Record the token's last use, at most every AUDIT_EVERY_SECONDS per token and worker."""
-    from dashboard.app import get_runtime
-
     now = time.monotonic()
     with _audit_lock:
         last = _audit_last.get(tok.id)
@@ -340,8 +337,6 @@ def parse_json_body(records: bool = False) -> tuple[Any, Response | None]:
 
 def register(server: Flask) -> None:
     """Install the access check, the token cookie and the security headers."""
-    from dashboard.app import get_runtime
-
     logging.getLogger("werkzeug").addFilter(_TokenLogFilter())
     logging.getLogger("gunicorn.access").addFilter(_TokenLogFilter())
 

@@ -20,13 +20,14 @@ from flask import Blueprint, Flask, Response, g, request
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from dashboard import cache
+from dashboard import access, cache
 from dashboard.openapi import (
     API_VERSION,
     SEARCH_LIMIT_MAX,
     SEARCH_QUERY_MAX,
     build_openapi,
 )
+from dashboard.runtime import get_runtime
 from queries import snapshots
 from queries.domain import LEVELS, SERIES_KEYS
 from queries.metrics import METRIC_KEYS
@@ -57,8 +58,6 @@ def authorize(region_code: str | None) -> Response | None:
     The token itself (401) and the role (403) are checked by dashboard.access before any
     handler runs; here the region must also lie in the token's subtree.
     """
-    from dashboard import access
-
     well_formed = region_code is not None and len(region_code) == 12 and region_code.isdigit()
     if well_formed and not access.visible(region_code):
         return error_response(403, "超出令牌的区域范围 (region outside the token's scope)")
@@ -67,8 +66,6 @@ def authorize(region_code: str | None) -> Response | None:
 
 def visible(region_code: str) -> bool:
     """Whether a region may appear in search results for the current request."""
-    from dashboard import access
-
     return access.visible(region_code)
 
 
@@ -149,8 +146,6 @@ def _settings():  # noqa: ANN202
 
 
 def _runtime():  # noqa: ANN202
-    from dashboard.app import get_runtime
-
     return get_runtime()
 
 
@@ -351,7 +346,6 @@ def exchange(kind: str) -> Response:
     The token's region is the import's scope, checked by the importer on each canonical
     row (after header aliasing and parsing), never on the raw keys of the request.
     """
-    from dashboard import access
     from queries.exchange.kinds import KIND_NAMES
     from queries.exchange.pipeline import import_records
 
@@ -410,8 +404,6 @@ def _db_error(err: SQLAlchemyError) -> Response:
 # ------------------------------------------------------------------ /healthz
 def healthz() -> Response:
     """Snapshot freshness: 200 while a snapshot is served, 503 without one or without a DB."""
-    from dashboard.app import get_runtime
-
     rt = get_runtime()
     try:
         status, body = snapshots.health(

@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import dash
-from flask import current_app
 from flask_compress import Compress
-from sqlalchemy import Engine
 
+from dashboard import access, api, cache, callback_cache, pages
+from dashboard.runtime import EXTENSION, Runtime, get_runtime
 from queries.db import make_engine
 from queries.settings import Settings
 
 ROOT_DIR = Path(__file__).resolve().parent.parent
 ASSETS_DIR = ROOT_DIR / "assets"
-
-
-@dataclass
-class Runtime:
-    """What request handlers need: settings and the database engine."""
-
-    settings: Settings
-    engine: Engine
 
 
 def create_app(config: dict[str, Any] | None = None) -> dash.Dash:
@@ -61,12 +52,10 @@ def create_app(config: dict[str, Any] | None = None) -> dash.Dash:
         **flask_config,
     )
     server.json.ensure_ascii = False  # type: ignore[attr-defined]
-    server.extensions["dashboard"] = Runtime(settings=settings, engine=engine)
+    server.extensions[EXTENSION] = Runtime(settings=settings, engine=engine)
     Compress(server)
     # After Compress: its after_request then runs later and skips what is already encoded.
     bundles.register(app, ROOT_DIR / "instance" / "static-cache")
-
-    from dashboard import access, api, cache, callback_cache, pages
 
     cache.init_cache(server, settings)
     access.register(server)  # first: its check runs before every other before_request
@@ -76,6 +65,4 @@ def create_app(config: dict[str, Any] | None = None) -> dash.Dash:
     return app
 
 
-def get_runtime() -> Runtime:
-    """The Runtime of the app handling the current request."""
-    return current_app.extensions["dashboard"]
+__all__ = ["create_app", "get_runtime", "Runtime"]

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 from flask_caching import Cache
 
+from dashboard.runtime import get_runtime
 from queries import snapshots
 from queries.settings import Settings
 
@@ -37,8 +38,6 @@ def init_cache(server: Flask, settings: Settings) -> None:
 
 def current_batch() -> snapshots.Batch | None:
     """The newest finished batch (memoised for a moment per worker)."""
-    from dashboard.app import get_runtime
-
     rt = get_runtime()
     key = rt.settings.database_url
     now = time.monotonic()
@@ -55,8 +54,6 @@ RegionView = tuple[snapshots.Batch, dict[str, Any] | None, list[dict[str, Any]]]
 
 def region_view(code: str) -> RegionView | None:
     """(batch, region, children) of the newest batch, cached per batch; None without a batch."""
-    from dashboard.app import get_runtime
-
     batch = current_batch()
     if batch is None:
         return None
@@ -71,8 +68,6 @@ def region_view(code: str) -> RegionView | None:
 
 def region_index() -> list[dict[str, Any]]:
     """Every region of the newest batch (code, name, level, parent), cached per batch."""
-    from dashboard.app import get_runtime
-
     batch = current_batch()
     if batch is None:
         return []

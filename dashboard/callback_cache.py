@@ -16,6 +16,8 @@ import hashlib
 from flask import Flask, Response, g, request
 from flask_caching import Cache
 
+from dashboard import cache
+from dashboard.access import scope_key
 from queries.settings import Settings
 
 responses = Cache()
@@ -45,9 +47,6 @@ def init(server: Flask, settings: Settings) -> None:
     def _serve_cached():  # noqa: ANN202
         if request.path != PATH or request.method != "POST":
             return None
-        from dashboard import cache
-        from dashboard.access import scope_key
-
         try:
             batch = cache.current_batch()
         except Exception:  # noqa: BLE001 - database away: let the callback answer itself

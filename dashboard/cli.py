@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from queries.db import init_db, make_engine
-from queries.domain import KINDS
+from queries.exchange.kinds import KIND_NAMES as KINDS
 from queries.settings import Settings
 
 log = logging.getLogger("dashboard")

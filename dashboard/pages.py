@@ -22,10 +22,10 @@ from dash.exceptions import PreventUpdate
 from flask import Response, jsonify, redirect, request
 
 from dashboard import access, cache
-from dashboard.app import get_runtime
-from dashboard.i18n import norm_lang, t
-from dashboard.present import present
+from dashboard.present import path_steps, present
+from dashboard.runtime import get_runtime
 from layouts import BY_ID, PANEL_IDS, PANELS
+from layouts.i18n import norm_lang, t
 from layouts.shell import embed_page, not_found, region_page, wall_page
 from layouts.widgets import cell_id, empty_figure, graph_id
 
@@ -101,10 +101,8 @@ def _known(code: str) -> bool | None:
 def _path_text(region: dict[str, Any] | None) -> str:
     if not region:
         return ""
-    from dashboard.present import _path
-
     # A scoped token sees its own subtree only: ancestors above it are left out.
-    return " › ".join(str(p["name"]) for p in _path(region.get("path"))[:-1]
+    return " › ".join(str(p["name"]) for p in path_steps(region.get("path"))[:-1]
                       if access.visible(p["code"]))
 
 
@@ -435,9 +433,7 @@ def region_chrome(target: dict[str, Any], view: dict[str, Any]) -> tuple:
     region = rv[1] if rv else None
     crumbs: list[Any] = []
     if region:
-        from dashboard.present import _path
-
-        path = _path(region.get("path")) or [{"code": code, "name": region.get("name")}]
+        path = path_steps(region.get("path")) or [{"code": code, "name": region.get("name")}]
         # A scoped leader's breadcrumb starts at their own region.
         path = [step for step in path if access.visible(step["code"])] or path[-1:]
         for i, step in enumerate(path):

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dashboard.disclosure import SECONDARY_TEXT, Cell, Group, protect
-from dashboard.i18n import enum, norm_lang, t
+from layouts.i18n import enum, norm_lang, t
 from queries.domain import ASSISTANCE_KINDS, KEY_GROUPS, PLACEMENT_FORMS, VACANCY_TYPES
 from queries.metrics import (
     COUNT_KEYS,
@@ -246,7 +246,7 @@ def _secondary(region: dict[str, Any], m: dict[str, dict[str, Any]], series: lis
             _hide_derived(kid["m"], small_cell, "")
 
 
-def _path(path: Any) -> list[dict[str, Any]]:
+def path_steps(path: Any) -> list[dict[str, Any]]:
     """Normalise a region path ([{code,name,level}] or [[code,name]]) to dicts."""
     out = []
     for item in path or []:
@@ -384,7 +384,7 @@ def present(
         "code": region.get("code"),
         "name": region.get("name") or region.get("code"),
         "level": level,
-        "path": _path(region.get("path")),
+        "path": path_steps(region.get("path")),
         "as_of": fmt_datetime(as_of, lang) if as_of else DASH,
         "lang": lang,
         "m": m,

@@ -7,8 +7,8 @@ from typing import Any
 import plotly.graph_objects as go
 from dash import html
 
-from dashboard.i18n import t
 from layouts.common import child_rows, child_word, is_leaf, titled
+from layouts.i18n import t
 from layouts.vacancies import posting_rows
 from layouts.widgets import (
     PALETTE,

@@ -7,7 +7,7 @@ from typing import Any
 import plotly.graph_objects as go
 from dash import html
 
-from dashboard.i18n import t
+from layouts.i18n import t
 from layouts.widgets import PALETTE, detail, plain, style_figure
 from queries import metrics
 
@@ -18,7 +18,7 @@ def metric_label(key: str, lang: str) -> str:
     if declared:
         return declared
     if key.startswith("key_groups."):
-        from dashboard.i18n import enum
+        from layouts.i18n import enum
 
         parts = key.split(".")
         what = parts[2] if parts[2] in ("registered", "assisted", "placed") else "rate"

@@ -6,8 +6,8 @@ from typing import Any
 
 from dash import html
 
-from dashboard.i18n import t
 from layouts.common import titled
+from layouts.i18n import t
 from layouts.widgets import PALETTE, cell, frame, graph_cell, hbar, kpi, number
 
 PANEL_ID = "key_groups"

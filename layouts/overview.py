@@ -6,7 +6,6 @@ from typing import Any
 
 from dash import html
 
-from dashboard.i18n import t
 from layouts.common import (
     child_rows,
     child_word,
@@ -16,6 +15,7 @@ from layouts.common import (
     titled,
     trend_figure,
 )
+from layouts.i18n import t
 from layouts.widgets import cell, detail, frame, graph_cell, kpi, ranking, ticker
 
 PANEL_ID = "overview"

@@ -7,8 +7,8 @@ from typing import Any
 
 from dash import dcc, html
 
-from dashboard.i18n import t
 from layouts import BY_ID, PANEL_IDS
+from layouts.i18n import t
 
 WIDE_ASPECT = 2.3  # from about 21:9 up, panels switch to their one-row wide grids
 

@@ -9,7 +9,7 @@ from typing import Any
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from dashboard.i18n import t
+from layouts.i18n import t
 
 FONT_FAMILY = '"Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", sans-serif'
 PALETTE = ["#2fd3ff", "#ffc53d", "#5cf2a6", "#ff7a6b", "#a78bfa", "#4c8dff", "#f472b6"]

@@ -6,8 +6,8 @@ from typing import Any
 
 from dash import html
 
-from dashboard.i18n import t
 from layouts.common import child_rows, child_word, is_leaf, own_detail, titled
+from layouts.i18n import t
 from layouts.widgets import (
     FONT_SIZE,
     PALETTE,

@@ -1,8 +1,6 @@
-"""Domain vocabulary of SPEC sections 2 and 3: enums, levels and the metric key list."""
+"""Domain vocabulary of SPEC sections 2 and 3: enums and levels (metric keys: queries.metrics)."""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
 
 LEVELS: tuple[str, ...] = ("province", "city", "county", "township", "community")
 
@@ -39,29 +37,6 @@ ASSISTANCE_KINDS: tuple[str, ...] = (
     "subsidy",
     "visit",
 )
-
-if TYPE_CHECKING:
-    KINDS: tuple[str, ...]  # the exchange KINDs, in declaration order
-    METRIC_KEYS: tuple[str, ...]
-    DERIVED_KEYS: frozenset[str]
-    COUNT_KEYS: tuple[str, ...]
-
-# Names declared by the metric registry (queries.metrics), which itself reads the enums here.
-_FROM_METRICS = ("METRIC_KEYS", "DERIVED_KEYS", "COUNT_KEYS")
-
-
-def __getattr__(name: str) -> Any:
-    """KINDS and the metric key lists come from their registries, loaded on first use."""
-    if name == "KINDS":
-        from queries.exchange.kinds import KIND_NAMES
-
-        return KIND_NAMES
-    if name in _FROM_METRICS:
-        from queries import metrics
-
-        return getattr(metrics, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 EARTH_RADIUS_KM = 6371.0088
 CIRCLE_KM = 3.0

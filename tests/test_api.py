@@ -15,7 +15,7 @@ from sqlalchemy import Engine, insert, update
 from dashboard import cache as dash_cache
 from dashboard.app import create_app
 from queries.db import init_db, make_engine
-from queries.domain import METRIC_KEYS
+from queries.metrics import METRIC_KEYS
 from queries.models import RefreshRun, SnapshotRegion
 
 CITY = "340100000000"

@@ -13,13 +13,8 @@ import pytest
 
 from queries.demo import HEADERS, IMPORT_ORDER, generate_demo, load_demo
 from queries.divisions import official_tree, to12
-from queries.domain import (
-    ASSISTANCE_KINDS,
-    KEY_GROUPS,
-    KINDS,
-    PLACEMENT_FORMS,
-    VACANCY_TYPES,
-)
+from queries.domain import ASSISTANCE_KINDS, KEY_GROUPS, PLACEMENT_FORMS, VACANCY_TYPES
+from queries.exchange.kinds import KIND_NAMES as KINDS
 
 TODAY = dt.date(2026, 11, 26)
 HEFEI_COUNTIES = ("瑶海区", "庐阳区", "蜀山区", "包河区", "长丰县", "肥东县", "肥西县",

@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dashboard.present import present
-from queries.domain import ASSISTANCE_KINDS, METRIC_KEYS, PLACEMENT_FORMS
+from queries.domain import ASSISTANCE_KINDS, PLACEMENT_FORMS
+from queries.metrics import METRIC_KEYS
 
 N = 3  # DASHBOARD_SMALL_CELL
 MONTHS_BEFORE = [f"2025-{m:02d}" for m in range(4, 13)]

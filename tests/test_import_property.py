@@ -27,8 +27,9 @@ from sqlalchemy import Engine, select
 
 from dashboard.app import create_app
 from dashboard.tokens import issue
-from queries.domain import KEY_GROUPS, METRIC_KEYS
+from queries.domain import KEY_GROUPS
 from queries.importer import COLUMNS, ID_COLUMNS, TABLES, import_file, import_records
+from queries.metrics import METRIC_KEYS
 from queries.validation import get_or_create_salt, hash_id_number, make_id_number
 from tests.httpserver import Served
 

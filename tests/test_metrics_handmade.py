@@ -17,7 +17,7 @@ import math
 from sqlalchemy.orm import Session
 
 from queries.aggregate import compute_snapshot
-from queries.domain import DERIVED_KEYS, METRIC_KEYS
+from queries.metrics import DERIVED_KEYS, METRIC_KEYS
 from queries.models import (
     Assistance,
     Employer,

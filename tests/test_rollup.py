@@ -14,14 +14,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from queries.aggregate import compute_snapshot
-from queries.domain import (
-    ASSISTANCE_KINDS,
-    COUNT_KEYS,
-    KEY_GROUPS,
-    METRIC_KEYS,
-    PLACEMENT_FORMS,
-    VACANCY_TYPES,
-)
+from queries.domain import ASSISTANCE_KINDS, KEY_GROUPS, PLACEMENT_FORMS, VACANCY_TYPES
+from queries.metrics import COUNT_KEYS, METRIC_KEYS
 from queries.models import (
     Assistance,
     Employer,

@@ -13,7 +13,7 @@ from dashboard.app import create_app
 from dashboard.present import fmt_count, fmt_month, fmt_pct, fmt_ratio, fmt_salary, present
 from layouts import PANEL_IDS, PANELS
 from queries.db import init_db, make_engine
-from queries.domain import METRIC_KEYS
+from queries.metrics import METRIC_KEYS
 from queries.models import RefreshRun, SnapshotRegion
 
 CITY, COUNTY, TOWN, COMM = "340100000000", "340104000000", "340104001000", "340104001001"

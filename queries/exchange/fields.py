@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BeforeValidator, ValidationError
 
-from queries.domain import KEY_GROUPS, METRIC_KEYS
+from queries.domain import KEY_GROUPS
+from queries.metrics import METRIC_KEYS
 from queries.validation import credit_code_error, hash_id_number, id_number_error
 
 LAT_RANGE = (3.8, 53.6)  # China's extent, degrees
