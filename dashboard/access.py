@@ -29,6 +29,7 @@ from urllib.parse import urlencode
 from flask import Flask, Response, g, jsonify, redirect, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from dashboard.routes import match_page
 from dashboard.runtime import get_runtime
 from dashboard.tokens import TokenError, TokenInfo, in_subtree, verify
 from queries import tokens_store
@@ -39,8 +40,6 @@ OPEN_PREFIXES = (
     "/_favicon.ico", "/_reload-hash", "/healthz", "/api/v1/openapi.json", "/_wall/state",
 )
 CALLBACK_PATH = "/_dash-update-component"
-PAGE_RE = re.compile(r"^/(wall|region)/([^/]*)/?$")
-EMBED_RE = re.compile(r"^/embed/([^/]*)/([^/]*)/?$")
 TOKEN_IN_TEXT = re.compile(r"(token=)[^&\s\"']+")
 ROLES_FOR = {
     "wall": ("wall", "leader"),
@@ -276,12 +275,9 @@ def _classify(path: str) -> tuple[str, str | None, str | None]:
     """(route kind, region code, panel) of a request path."""
     if path == CALLBACK_PATH:
         return "callback", None, None
-    m = PAGE_RE.match(path)
-    if m:
-        return m.group(1), m.group(2), None
-    m = EMBED_RE.match(path)
-    if m:
-        return "embed", m.group(2), m.group(1)
+    kind, code, panel = match_page(path)
+    if kind != "unknown":
+        return kind, code, panel
     if path.startswith("/api/v1/exchange"):
         return "exchange", None, None
     if path.startswith("/api/"):

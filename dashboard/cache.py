@@ -20,20 +20,26 @@ BATCH_TTL_SECONDS = 2.0
 _batch_memo: dict[str, tuple[float, snapshots.Batch | None]] = {}
 
 
-def init_cache(server: Flask, settings: Settings) -> None:
-    """Configure the cache: in-process by default, Redis when DASHBOARD_CACHE_URL says so."""
+def cache_config(settings: Settings, purpose: str, timeout: int, threshold: int
+                 ) -> dict[str, Any]:
+    """flask-caching settings of one cache: Redis when configured (namespaced by database
+    and purpose), else a bounded in-process store."""
     if settings.cache_url.startswith(("redis://", "rediss://", "unix://")):
-        config = {
+        # One Redis database may serve several deployments: namespace by database.
+        space = f"{zlib.crc32(settings.database_url.encode()):08x}"
+        return {
             "CACHE_TYPE": "RedisCache",
             "CACHE_REDIS_URL": settings.cache_url,
-            # One Redis database may serve several deployments: namespace by database.
-            "CACHE_KEY_PREFIX": f"dashboard:{zlib.crc32(settings.database_url.encode()):08x}:",
-            "CACHE_DEFAULT_TIMEOUT": 3600,
+            "CACHE_KEY_PREFIX": f"dashboard:{space}:{purpose}",
+            "CACHE_DEFAULT_TIMEOUT": timeout,
         }
-    else:
-        config = {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 3600,
-                  "CACHE_THRESHOLD": 5000}
-    cache.init_app(server, config=config)
+    return {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": timeout,
+            "CACHE_THRESHOLD": threshold}
+
+
+def init_cache(server: Flask, settings: Settings) -> None:
+    """Configure the snapshot cache: in-process by default, Redis when configured."""
+    cache.init_app(server, config=cache_config(settings, "", 3600, 5000))
 
 
 def current_batch() -> snapshots.Batch | None:

@@ -28,19 +28,8 @@ THRESHOLD = 800
 
 def init(server: Flask, settings: Settings) -> None:
     """Configure the response cache (its own Cache: bounded, or Redis when configured)."""
-    import zlib
-
-    if settings.cache_url.startswith(("redis://", "rediss://", "unix://")):
-        config = {
-            "CACHE_TYPE": "RedisCache",
-            "CACHE_REDIS_URL": settings.cache_url,
-            "CACHE_KEY_PREFIX":
-                f"dashboard:{zlib.crc32(settings.database_url.encode()):08x}:cb:",
-            "CACHE_DEFAULT_TIMEOUT": 3 * max(60, settings.refresh_seconds),
-        }
-    else:
-        config = {"CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": THRESHOLD,
-                  "CACHE_DEFAULT_TIMEOUT": 3 * max(60, settings.refresh_seconds)}
+    config = cache.cache_config(settings, "cb:", 3 * max(60, settings.refresh_seconds),
+                                THRESHOLD)
     responses.init_app(server, config=config)
 
     @server.before_request

@@ -8,7 +8,6 @@ batch changes (the batch id is pushed by the clientside poller in assets/wall.js
 
 from __future__ import annotations
 
-import datetime as dt
 import html as html_lib
 import json
 import math
@@ -23,14 +22,14 @@ from flask import Response, jsonify, redirect, request
 
 from dashboard import access, cache
 from dashboard.present import path_steps, present
+from dashboard.routes import parse_page
 from dashboard.runtime import get_runtime
 from layouts import BY_ID, PANEL_IDS, PANELS
 from layouts.i18n import norm_lang, t
 from layouts.shell import embed_page, not_found, region_page, wall_page
 from layouts.widgets import cell_id, empty_figure, graph_id
+from queries.clock import utcnow
 
-PAGE_RE = re.compile(r"^/(wall|region)/([0-9A-Za-z]{1,20})/?$")
-EMBED_RE = re.compile(r"^/embed/([a-z_]{1,30})/([0-9A-Za-z]{1,20})/?$")
 HHMM_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
@@ -66,14 +65,7 @@ def parse_query(search: str | None) -> dict[str, str]:
 
 def parse_route(pathname: str | None) -> tuple[str, str | None, str | None]:
     """(kind, code, panel) of a path; kind is wall, region, embed or unknown."""
-    path = pathname or "/"
-    m = PAGE_RE.match(path)
-    if m:
-        return m.group(1), m.group(2), None
-    m = EMBED_RE.match(path)
-    if m:
-        return "embed", m.group(2), m.group(1)
-    return "unknown", None, None
+    return parse_page(pathname)
 
 
 def panel_list(value: str | None) -> list[str]:
@@ -248,7 +240,7 @@ def register(app: dash.Dash) -> None:
         body: dict[str, Any] = {"ok": True, "batch": None, "as_of": None, "computed_at": None,
                                 "stale": True}
         if batch is not None:
-            now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+            now = utcnow()
             age = (now - batch.computed_at).total_seconds()
             body.update(
                 batch=batch.id,

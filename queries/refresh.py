@@ -32,6 +32,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, up
 from sqlalchemy.exc import IntegrityError
 
 from queries.aggregate import compute_snapshot
+from queries.clock import utcnow
 from queries.models import Lock, RefreshRun, SnapshotRegion
 
 log = logging.getLogger(__name__)
@@ -45,9 +46,6 @@ KEEP_RUN_RECORDS = 500
 CHUNK_ROWS = 2000
 
 
-def utcnow() -> dt.datetime:
-    """Now as naive UTC (the convention of every DateTime column here)."""
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _read_text(path: str) -> str:

@@ -6,12 +6,8 @@ import datetime as dt
 
 from sqlalchemy import Engine, select, update
 
+from queries.clock import utcnow
 from queries.models import Token
-
-
-def utcnow() -> dt.datetime:
-    """Now as naive UTC (how every instant is stored)."""
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
 def add_token(
