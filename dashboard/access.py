@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Flask, Response, g, jsonify, redirect, request
+from flask import Flask, Response, g, redirect, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from dashboard.responses import error_response
 from dashboard.routes import match_page
 from dashboard.runtime import get_runtime
 from dashboard.tokens import TokenError, TokenInfo, in_subtree, verify
@@ -174,11 +175,6 @@ def match_callback(rules: dict[str, _Rule], body: Any) -> Claim:
     return claim
 
 
-def _error(status: int, message: str) -> Response:
-    resp = jsonify({"error": message})
-    resp.status_code = status
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
 
 
 def current_token() -> TokenInfo | None:
@@ -298,7 +294,7 @@ def _limit_body() -> Response | None:
         limit = OTHER_MAX_BYTES
     request.max_content_length = limit
     if request.content_length is not None and request.content_length > limit:
-        return _error(413, f"请求体过大 (request body over {limit} bytes)")
+        return error_response(413, f"请求体过大 (request body over {limit} bytes)")
     return None
 
 
@@ -325,10 +321,10 @@ def parse_json_body(records: bool = False) -> tuple[Any, Response | None]:
             return body, None
         return request.get_json(force=True, silent=False, cache=True), None
     except RequestEntityTooLarge:
-        return None, _error(413, "请求体过大 (request body too large)")
+        return None, error_response(413, "请求体过大 (request body too large)")
     except (HTTPException, ValueError, RecursionError, UnicodeDecodeError):
         # Bad JSON, bad encoding or nesting deep enough to exhaust the parser's stack.
-        return None, _error(400, "请求体不是有效的 JSON (malformed JSON body)")
+        return None, error_response(400, "请求体不是有效的 JSON (malformed JSON body)")
 
 
 def register(server: Flask) -> None:
@@ -354,7 +350,7 @@ def register(server: Flask) -> None:
             try:
                 claim = match_callback(server.extensions.get(RULES, {}), body)
             except BadCallback as err:
-                return _error(400, f"malformed callback request: {err}")
+                return error_response(400, f"malformed callback request: {err}")
             g.callback_claim = claim
         if not rt.settings.auth:
             return None
@@ -371,29 +367,30 @@ def register(server: Flask) -> None:
                     return redirect(f"/wall/{tok.region}")
                 except TokenError:
                     pass
-            return _error(401, "需要访问令牌 (token required)")
+            return error_response(401, "需要访问令牌 (token required)")
         if kind == "other":
             # Unknown paths carry no data; Dash answers them with its empty index page.
             return None
         if not token:
-            return _error(401, "需要访问令牌 (token required)")
+            return error_response(401, "需要访问令牌 (token required)")
         try:
             tok = verify(rt.engine, rt.settings.secret_key, token)
         except TokenError as err:
-            return _error(401, f"令牌无效 (invalid token): {err}")
+            return error_response(401, f"令牌无效 (invalid token): {err}")
         g.token_info = tok
         if tok.role not in ROLES_FOR[kind]:
-            return _error(403, f"角色 {tok.role} 无权访问此功能 (role not allowed here)")
+            return error_response(403, f"角色 {tok.role} 无权访问此功能 (role not allowed here)")
         if claim is not None:
             if tok.role not in ROLES_FOR.get(claim.page, ()):
-                return _error(403, f"角色 {tok.role} 无权访问此功能 (role not allowed here)")
+                return error_response(
+                    403, f"角色 {tok.role} 无权访问此功能 (role not allowed here)")
             code, panel = claim.region, claim.panel
         elif code is not None and not (len(code) == 12 and code.isdigit()):
             code = None  # a malformed code on a page or API path is left to its 404
         if not may_see(tok, code, None):
-            return _error(403, "超出令牌的区域范围 (region outside the token's scope)")
+            return error_response(403, "超出令牌的区域范围 (region outside the token's scope)")
         if not may_see(tok, None, panel):
-            return _error(403, "令牌不含此面板 (panel not allowed by the token)")
+            return error_response(403, "令牌不含此面板 (panel not allowed by the token)")
         _audit(tok, path, code)
         if kind == "exchange" and request.method == "POST":
             # Parsed only once the caller is known; the endpoint reads the cached result.
@@ -413,7 +410,7 @@ def register(server: Flask) -> None:
 
     @server.errorhandler(413)
     def _too_large(_err: Exception) -> Response:
-        return _error(413, "请求体过大 (request body too large)")
+        return error_response(413, "请求体过大 (request body too large)")
 
     @server.after_request
     def _headers(resp: Response) -> Response:

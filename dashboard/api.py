@@ -27,6 +27,7 @@ from dashboard.openapi import (
     SEARCH_QUERY_MAX,
     build_openapi,
 )
+from dashboard.responses import JSON_MIMETYPE, encode_json, error_response, json_response
 from dashboard.runtime import get_runtime
 from queries import snapshots
 from queries.domain import LEVELS, SERIES_KEYS
@@ -39,7 +40,6 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 CODE_RE = re.compile(r"^[0-9]{12}$")
 SEARCH_LIMIT_DEFAULT = 50
-JSON_MIMETYPE = "application/json; charset=utf-8"
 
 
 class ApiError(Exception):
@@ -70,24 +70,6 @@ def visible(region_code: str) -> bool:
 
 
 # ------------------------------------------------------------------ helpers
-def encode_json(payload: Any) -> bytes:
-    """UTF-8 JSON bytes with Chinese unescaped and keys in the order given."""
-    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return text.encode("utf-8")
-
-
-def json_response(payload: Any, status: int = 200) -> Response:
-    """A UTF-8 JSON response of the payload."""
-    return Response(encode_json(payload), status=status, content_type=JSON_MIMETYPE)
-
-
-def error_response(status: int, message: str) -> Response:
-    """The JSON error body `{"error": message}`, never cached."""
-    resp = json_response({"error": message}, status)
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
-
-
 def _number(value: Any) -> int | float | None:
     """A JSON-safe metric value: numbers as they are, anything else (or NaN/inf) as null."""
     if isinstance(value, bool):
