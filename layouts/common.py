@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 from dash import html
 
 from layouts.i18n import t
-from layouts.widgets import PALETTE, detail, plain, style_figure
+from layouts.widgets import PALETTE, detail, kpi, plain, style_figure
 from queries import metrics
 
 
@@ -24,6 +24,17 @@ def metric_label(key: str, lang: str) -> str:
         what = parts[2] if parts[2] in ("registered", "assisted", "placed") else "rate"
         return f"{enum('group', parts[1], lang)} · {t(what, lang)}"
     return key
+
+
+def placement_kpis(m: dict[str, Any], lang: str) -> list[Any]:
+    """The three placement counters (today, month, year) that open the overview and
+    placements panels."""
+    person = t("unit.person", lang)
+    return [
+        kpi(t("kpi.today", lang), m["placements.today"], person, tone="hot", lang=lang),
+        kpi(t("kpi.month", lang), m["placements.month"], person, lang=lang),
+        kpi(t("kpi.year", lang), m["placements.year"], person, lang=lang),
+    ]
 
 
 def titled(title: str, *content: Any) -> list[Any]:

@@ -12,6 +12,7 @@ from layouts.common import (
     is_leaf,
     metric_label,
     own_detail,
+    placement_kpis,
     titled,
     trend_figure,
 )
@@ -41,9 +42,7 @@ def render(p: dict[str, Any], ctx: dict[str, Any]) -> tuple[dict[str, Any], dict
     m = p["m"]
     person = t("unit.person", lang)
     kpis = html.Div([
-        kpi(t("kpi.today", lang), m["placements.today"], person, tone="hot", lang=lang),
-        kpi(t("kpi.month", lang), m["placements.month"], person, lang=lang),
-        kpi(t("kpi.year", lang), m["placements.year"], person, lang=lang),
+        *placement_kpis(m, lang),
         kpi(t("kpi.open", lang), m["vacancies.open"], t("unit.post", lang), lang=lang),
         kpi(t("kpi.headcount", lang), m["vacancies.open_headcount"], person, lang=lang),
         kpi(t("kpi.ratio", lang), m["supply_demand_ratio"], lang=lang),

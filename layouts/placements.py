@@ -6,7 +6,15 @@ from typing import Any
 
 from dash import html
 
-from layouts.common import child_rows, child_word, is_leaf, own_detail, titled, trend_figure
+from layouts.common import (
+    child_rows,
+    child_word,
+    is_leaf,
+    own_detail,
+    placement_kpis,
+    titled,
+    trend_figure,
+)
 from layouts.i18n import t
 from layouts.widgets import PALETTE, cell, frame, graph_cell, hbar, kpi, ranking
 
@@ -30,11 +38,8 @@ def render(p: dict[str, Any], ctx: dict[str, Any]) -> tuple[dict[str, Any], dict
     """Cell contents and figures for one presented region."""
     lang = ctx["lang"]
     m = p["m"]
-    person = t("unit.person", lang)
     kpis = html.Div([
-        kpi(t("kpi.today", lang), m["placements.today"], person, tone="hot", lang=lang),
-        kpi(t("kpi.month", lang), m["placements.month"], person, lang=lang),
-        kpi(t("kpi.year", lang), m["placements.year"], person, lang=lang),
+        *placement_kpis(m, lang),
         kpi(t("within3", lang), m["placements.within_3km_share"],
             note=t("within3.note", lang), tone="ok", lang=lang),
     ], className="kpi-strip")
