@@ -166,6 +166,7 @@ class Step:
     count: int
     done: float | None
     settled: float
+    cpu: float = 0.0
 
 
 @dataclass
@@ -173,6 +174,7 @@ class Results:
     """Steps per (variant, throttle, step name), over rounds."""
 
     rows: dict[tuple[str, int, str], list[Step]] = field(default_factory=dict)
+    busy: list[tuple[str, int, float, float]] = field(default_factory=list)
 
     def add(self, variant: str, rate: int, name: str, step: Step) -> None:
         """Keep one step's figures."""
@@ -272,11 +274,38 @@ def chrome() -> Any:
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
         "width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": False})
     driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": INIT_JS})
+    driver.execute_cdp_cmd("Performance.enable", {"timeDomain": "threadTicks"})
     return driver
 
 
+BUSY_JS = ("var t = performance.now(), x = 0; for (var i = 0; i < 2e7; i++) x += i % 7;"
+           " return performance.now() - t;")
+
+
+def throttle(driver: Any, base: str, rate: int) -> float:
+    """CPU throttling for the next pages; returns the busy loop's time (ms) under it.
+
+    Chromium drops the rate on a cross-site navigation (about:blank → the server), so the
+    server's origin is opened first and the rate set there; later same-origin navigations
+    keep it. The busy loop's time is printed per session as a check.
+    """
+    driver.get(f"{base}/_wall/state")
+    driver.execute_cdp_cmd("Emulation.setCPUThrottlingRate", {"rate": rate})
+    return driver.execute_script(BUSY_JS)
+
+
+def thread_ms(driver: Any) -> float:
+    """CPU time of the page's main thread so far (CDP Performance ThreadTime), ms.
+
+    Long-task durations are wall-clock and grow when other processes take the CPU; this
+    does not, so variants compared on a shared machine are also compared by it.
+    """
+    metrics = driver.execute_cdp_cmd("Performance.getMetrics", {})["metrics"]
+    return 1000 * next((m["value"] for m in metrics if m["name"] == "ThreadTime"), 0.0)
+
+
 def settle(driver: Any, t0: float, quiet_ms: float, timeout: float, what: str,
-           first: bool = False) -> Step:
+           first: bool = False, cpu0: float | None = None) -> Step:
     """Wait until the step's condition held and the page has been quiet for `quiet_ms`.
 
     With `first`, the condition is "first data on screen" since navigation start.
@@ -292,8 +321,11 @@ def settle(driver: Any, t0: float, quiet_ms: float, timeout: float, what: str,
         if (done is not None and st["inflight"] == 0
                 and st["now"] - last >= quiet_ms):
             settled = max(st["lastMut"], t0) - t0
+            cpu = thread_ms(driver)
+            if cpu0 is not None:
+                cpu = cpu - cpu0 if cpu >= cpu0 else cpu  # counters restart per document
             return Step(longest=st["max"], total=st["sum"], count=st["n"], done=done,
-                        settled=settled)
+                        settled=settled, cpu=cpu)
         time.sleep(0.1)
     raise TimeoutError(f"{what}: not settled in {timeout:.0f} s (last status {st})")
 
@@ -301,10 +333,11 @@ def settle(driver: Any, t0: float, quiet_ms: float, timeout: float, what: str,
 def step(driver: Any, cond_js: str, trigger_js: str, quiet_ms: float, timeout: float,
          what: str, args: tuple[Any, ...] = ()) -> Step:
     """Run one measured step: cond and trigger are JS function bodies (arguments given)."""
+    cpu0 = thread_ms(driver)
     t0 = driver.execute_script(
         "var a = arguments; var L = window.__lt;"
         f"return L.start(function () {{ {cond_js} }}, function () {{ {trigger_js} }});", *args)
-    return settle(driver, t0, quiet_ms, timeout, what)
+    return settle(driver, t0, quiet_ms, timeout, what, cpu0=cpu0)
 
 
 def wall_batch(base: str) -> Any:
@@ -328,9 +361,10 @@ def wall_session(v: Variant, rate: int, root: str, url: str, res: Results, quiet
     driver = chrome()
     timeout = 120 * rate
     try:
-        driver.execute_cdp_cmd("Emulation.setCPUThrottlingRate", {"rate": rate})
+        busy = throttle(driver, v.base, rate)
+        cpu0 = thread_ms(driver)
         driver.get(f"{v.base}/wall/{root}?tour=children&dwell=3600&poll=3600")
-        s = settle(driver, 0.0, quiet, timeout, "wall load", first=True)
+        s = settle(driver, 0.0, quiet, timeout, "wall load", first=True, cpu0=cpu0)
         res.add(v.name, rate, "wall load → first data", s)
         n_panels = driver.execute_script(
             "return document.querySelectorAll('#deck > [data-panel]').length")
@@ -355,6 +389,7 @@ def wall_session(v: Variant, rate: int, root: str, url: str, res: Results, quiet
                      " return st.region === p.region && window.__lt.filled(p.panel, p.region);",
                      f"window.__wall.step({n_panels});", quiet, timeout, "wall tour change")
             res.add(v.name, rate, "wall tour region change", s)
+        res.busy.append((v.name, rate, busy, driver.execute_script(BUSY_JS)))
     finally:
         driver.quit()
 
@@ -372,9 +407,10 @@ def region_session(v: Variant, rate: int, root: str, res: Results, quiet: float)
     timeout = 120 * rate
     panel, other = "placements", "vacancies"
     try:
-        driver.execute_cdp_cmd("Emulation.setCPUThrottlingRate", {"rate": rate})
+        busy = throttle(driver, v.base, rate)
+        cpu0 = thread_ms(driver)
         driver.get(f"{v.base}/region/{root}?panel={panel}")
-        s = settle(driver, 0.0, quiet, timeout, "region load", first=True)
+        s = settle(driver, 0.0, quiet, timeout, "region load", first=True, cpu0=cpu0)
         res.add(v.name, rate, "region load → first data", s)
         path = [root]
         for _ in range(2):
@@ -395,6 +431,7 @@ def region_session(v: Variant, rate: int, root: str, res: Results, quiet: float)
                                       ("forward", "history.forward();", (panel, child))):
             s = step(driver, shown, trigger, quiet, timeout, name, expect)
             res.add(v.name, rate, f"region {name}", s)
+        res.busy.append((v.name, rate, busy, driver.execute_script(BUSY_JS)))
     finally:
         driver.quit()
 
@@ -414,8 +451,8 @@ def report(res: Results, variants: list[Variant], rates: list[int]) -> None:
     names = list(dict.fromkeys(k[2] for k in res.rows))
     cols = [(v.name, r) for r in rates for v in variants]
     print("\nmedians over rounds (ms): longest long task / sum of long tasks / "
-          "time to numbers / time until the panels stopped changing")
-    head = f"{'step':36s}" + "".join(f" | {f'{n} ×{r}':>31s}" for n, r in cols)
+          "time to numbers / time until the panels stopped changing / main-thread CPU")
+    head = f"{'step':36s}" + "".join(f" | {f'{n} ×{r}':>37s}" for n, r in cols)
     print(head)
     print("-" * len(head))
     for name in names:
@@ -423,18 +460,20 @@ def report(res: Results, variants: list[Variant], rates: list[int]) -> None:
         for n, r in cols:
             steps = res.rows.get((n, r, name), [])
             if not steps:
-                line += f" | {'':>31s}"
+                line += f" | {'':>37s}"
                 continue
             dones = [s.done for s in steps if s.done is not None]
             done = statistics.median(dones) if dones else None
             cell = (f"{fmt_ms(statistics.median(s.longest for s in steps))}/"
                     f"{fmt_ms(statistics.median(s.total for s in steps))}/"
-                    f"{fmt_ms(done)}/{fmt_ms(statistics.median(s.settled for s in steps))}")
-            line += f" | {cell:>31s}"
+                    f"{fmt_ms(done)}/{fmt_ms(statistics.median(s.settled for s in steps))}/"
+                    f"{fmt_ms(statistics.median(s.cpu for s in steps))}")
+            line += f" | {cell:>37s}"
         print(line)
     if len(variants) < 2:
         return
-    print(f"\nratios of longest task and time to numbers, each variant ÷ {variants[0].name}")
+    print(f"\nratios of longest task, time to numbers and main-thread CPU, each variant ÷ "
+          f"{variants[0].name}")
     for name in names:
         line = f"{name:36s}"
         for r in rates:
@@ -448,9 +487,12 @@ def report(res: Results, variants: list[Variant], rates: list[int]) -> None:
                 db = [s.done for s in base if s.done is not None]
                 do = [s.done for s in other if s.done is not None]
                 ratio_l = lo / lb if lb else float("nan")
+                cb = statistics.median(s.cpu for s in base)
+                ratio_c = statistics.median(s.cpu for s in other) / cb if cb else float("nan")
                 ratio_d = (statistics.median(do) / statistics.median(db)
                            if db and do and statistics.median(db) else float("nan"))
-                line += f" | {v.name} ×{r}: longest {ratio_l:5.2f}, numbers {ratio_d:5.2f}"
+                line += (f" | {v.name} ×{r}: longest {ratio_l:5.2f}, numbers {ratio_d:5.2f}, "
+                         f"CPU {ratio_c:5.2f}")
         print(line)
 
 
@@ -500,6 +542,13 @@ def main(argv: list[str] | None = None) -> int:
         for v in variants:
             stop_server(v)
     report(res, variants, rates)
+    print("\nthrottling check: a fixed busy loop (ms) at the start and end of each session, "
+          "median per rate:")
+    for rate in rates:
+        runs = [b for b in res.busy if b[1] == rate]
+        if runs:
+            print(f"  ×{rate}: start {statistics.median(b[2] for b in runs):.0f}, "
+                  f"end {statistics.median(b[3] for b in runs):.0f} ms ({len(runs)} sessions)")
     print(f"\nload average at the end {loadavg()}")
     if args.json:
         Path(args.json).write_text(json.dumps(
