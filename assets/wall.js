@@ -21,13 +21,9 @@
 
   var TEXT = {
     zh: {
-      stale: '数据更新于 {t}，已过期',
-      offline: '连接中断 · 数据更新于 {t}，已过期',
       days: ['星期日', '星期一', '星期二', '星期三', '星期四', '星期五', '星期六']
     },
     en: {
-      stale: 'Stale since {t}',
-      offline: 'Offline · stale since {t}',
       days: ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat']
     }
   };
@@ -36,6 +32,7 @@
     deck: null, mode: null, lang: 'zh', seq: [], idx: 0, shownAt: 0, stepAt: 0, paused: false,
     pausedElapsed: 0, dwell: 20000, poll: 30000, lastPoll: 0, polling: false,
     online: true, snapStale: false, batch: '', computed: '', region: null,
+    textStale: '{t}', textOffline: '{t}',
     reloadAt: '03:30', loadedAt: Date.now(), lastOk: Date.now(), clockSec: -1, tz: '',
     zoneFmt: null, observer: null, fitQueued: false, fitGen: 0
   };
@@ -66,6 +63,8 @@
     S.poll = Math.max(2, parseFloat(d.poll) || 30) * 1000;
     S.batch = d.batch || '';
     S.computed = d.computed || '';
+    S.textStale = d.textStale || '{t}';
+    S.textOffline = d.textOffline || '{t}';
     S.lastPoll = Date.now();
     if (S.mode !== 'wall') { renderStale(); return; }
     S.dwell = Math.max(2, parseFloat(d.dwell) || 20) * 1000;
@@ -247,7 +246,8 @@
       if (el) el.parentNode.removeChild(el);
       return;
     }
-    var text = TEXT[S.lang][S.online ? 'stale' : 'offline'].replace('{t}', shortTime(S.computed));
+    // The wording comes from the server (layouts.i18n), as data-text-* on the deck.
+    var text = (S.online ? S.textStale : S.textOffline).replace('{t}', shortTime(S.computed));
     if (!el) {
       // Outside React's tree: Dash never re-renders or removes it behind our back.
       el = document.createElement('div');

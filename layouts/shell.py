@@ -13,6 +13,11 @@ from layouts.i18n import t
 WIDE_ASPECT = 2.3  # from about 21:9 up, panels switch to their one-row wide grids
 
 
+def stale_text(lang: str) -> dict[str, str]:
+    """The stale and offline marks' wording for assets/wall.js (one source: layouts.i18n)."""
+    return {"data-text-stale": t("stale", lang), "data-text-offline": t("offline", lang)}
+
+
 def wall_page(opts: dict[str, Any]) -> html.Div:
     """The fixed design canvas of the wall: header, deck of mounted panels, progress bar."""
     lang = opts["lang"]
@@ -31,6 +36,7 @@ def wall_page(opts: dict[str, Any]) -> html.Div:
         "data-tz": opts.get("tz") or "",
         "data-w": str(width),
         "data-h": "1080",
+        **stale_text(lang),
     }
     labels = [html.Span(t(f"panel.{pid}", lang), className="dot", **{"data-for": pid})
               for pid in opts["panels"]]
@@ -90,6 +96,7 @@ def region_page(opts: dict[str, Any]) -> html.Div:
         html.Div(
             id="deck", className="deck region-deck",
             **{"data-mode": "region", "data-active": opts["panel"], "data-lang": lang,
+               **stale_text(lang),
                "data-batch": str(opts["batch"] or ""), "data-poll": str(opts["poll"]),
                "data-computed": opts["computed"] or ""},
             children=[BY_ID[pid].skeleton(ctx) for pid in PANEL_IDS],
@@ -105,6 +112,7 @@ def embed_page(opts: dict[str, Any]) -> html.Div:
         id="deck",
         className=f"deck embed-deck theme-{opts['theme']}",
         **{"data-mode": "embed", "data-active": opts["panel"], "data-lang": lang,
+               **stale_text(lang),
            "data-batch": str(opts["batch"] or ""), "data-poll": str(opts["poll"]),
            "data-computed": opts["computed"] or ""},
         children=[BY_ID[opts["panel"]].skeleton(ctx)],
