@@ -195,8 +195,8 @@ def ensure_db(root: str, scale: float, seed: int = 1) -> Path:
     path = DATA_DIR / f"longtask-{root}-s{str(scale).replace('.', '_')}.db"
     if path.exists():
         return path
+    from demo.generator import load_demo
     from queries.db import init_db, make_engine
-    from queries.demo import load_demo
     from queries.refresh import refresh
 
     DATA_DIR.mkdir(exist_ok=True)

@@ -77,7 +77,7 @@ def db_url(backend: str, scale: float) -> str:
 
 def ensure_data(url: str, scale: float) -> tuple[Engine, int]:
     """Build the demo data set once (through the real importer); return engine and persons."""
-    from queries.demo import load_demo
+    from demo.generator import load_demo
 
     engine = make_engine(url)
     init_db(engine)

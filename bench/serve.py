@@ -69,8 +69,8 @@ def ensure_db(scale: float, seed: int = 1) -> str:
     tag = str(scale).replace(".", "_")
     path = DATA_DIR / f"serve-s{tag}.db"
     if not path.exists():
+        from demo.generator import load_demo
         from queries.db import init_db, make_engine
-        from queries.demo import load_demo
         from queries.refresh import refresh
 
         DATA_DIR.mkdir(exist_ok=True)

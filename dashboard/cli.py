@@ -65,7 +65,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
     """Write the synthetic data set in exchange format and (unless --out) import it."""
-    from queries import demo
+    from demo import generator as demo
 
     if args.out:
         files = demo.generate_demo(Path(args.out), root=args.root, scale=args.scale,
@@ -121,7 +121,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """The demo: database, demo data if empty, one refresh, scheduler, server."""
-    from queries import demo
+    from demo import generator as demo
     from queries.models import Region
     from queries.refresh import refresh
 

@@ -18,9 +18,9 @@ import requests
 from dashboard import cache as dash_cache
 from dashboard.app import create_app
 from dashboard.tokens import issue
+from demo.generator import load_demo
 from queries import tokens_store
 from queries.db import init_db, make_engine
-from queries.demo import load_demo
 from queries.refresh import refresh
 from queries.snapshots import latest_batch, region_with_children
 from tests.httpserver import Served, callback_body

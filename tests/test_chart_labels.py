@@ -13,10 +13,10 @@ import requests
 
 from dashboard import cache as dash_cache
 from dashboard.app import create_app
+from demo.generator import load_demo
 from layouts import PANELS
 from layouts.widgets import hbar, plain, plain_figure, vbar
 from queries.db import init_db, make_engine
-from queries.demo import load_demo
 from queries.importer import import_records
 from queries.refresh import refresh
 from queries.snapshots import latest_batch, region_with_children

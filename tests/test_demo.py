@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from queries.demo import HEADERS, IMPORT_ORDER, generate_demo, load_demo
-from queries.divisions import official_tree, to12
+from demo.divisions import official_tree, to12
+from demo.generator import HEADERS, IMPORT_ORDER, generate_demo, load_demo
 from queries.domain import ASSISTANCE_KINDS, KEY_GROUPS, PLACEMENT_FORMS, VACANCY_TYPES
 from queries.exchange.kinds import KIND_NAMES as KINDS
 

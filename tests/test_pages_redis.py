@@ -11,8 +11,8 @@ import redis
 
 from dashboard import cache as dash_cache
 from dashboard.app import create_app
+from demo.generator import load_demo
 from queries.db import init_db, make_engine
-from queries.demo import load_demo
 from queries.refresh import refresh
 from queries.snapshots import latest_batch
 from tests.httpserver import callback_body

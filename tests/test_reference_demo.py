@@ -15,7 +15,7 @@ import pytest
 
 from dashboard import cache as dash_cache
 from dashboard.app import create_app
-from queries.demo import load_demo
+from demo.generator import load_demo
 from queries.metrics import COUNT_KEYS, METRIC_KEYS
 from queries.refresh import refresh
 from tests.reference import expected

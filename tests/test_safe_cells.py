@@ -87,7 +87,7 @@ def test_rejects_file_has_no_formulas(engine: Engine, tmp_path: Path, fmt: str) 
 
 def test_demo_csv_files_have_no_formulas(tmp_path: Path) -> None:
     """The demo writer goes through safe_cell too (its own data never needs it)."""
-    from queries.demo import _Writer
+    from demo.generator import _Writer
 
     buf = io.StringIO()
     w = _Writer(buf, "vacancies", "csv")

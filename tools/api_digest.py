@@ -32,8 +32,8 @@ def main() -> int:
     args = parser.parse_args()
 
     from dashboard.app import create_app
+    from demo.generator import load_demo
     from queries.db import init_db, make_engine
-    from queries.demo import load_demo
     from queries.refresh import refresh
     from queries.snapshots import latest_batch, region_index
 

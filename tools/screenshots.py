@@ -38,8 +38,8 @@ def free_port() -> int:
 
 def demo_database(directory: str, scale: float = 1.0, root: str = PROVINCE) -> str:
     """A SQLite URL of a fresh demo database with one finished snapshot batch."""
+    from demo.generator import load_demo
     from queries.db import init_db, make_engine
-    from queries.demo import load_demo
     from queries.refresh import refresh
 
     url = f"sqlite:///{Path(directory) / 'shots.db'}"

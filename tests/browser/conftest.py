@@ -40,8 +40,8 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def demo_url() -> Iterator[str]:
     """A SQLite demo database (small scale) with one finished snapshot batch."""
+    from demo.generator import load_demo
     from queries.db import init_db, make_engine
-    from queries.demo import load_demo
     from queries.refresh import refresh
 
     tmp = tempfile.mkdtemp(prefix="wall-browser-")

@@ -33,8 +33,8 @@ SPAN = '<span style="font-size:90px;color:red">已停业</span>'
 def server() -> Iterator[ServerThread]:
     """A small demo whose two biggest open postings have markup as their industry."""
     from dashboard.app import create_app
+    from demo.generator import load_demo
     from queries.db import init_db, make_engine
-    from queries.demo import load_demo
     from queries.importer import import_records
     from queries.refresh import refresh
     from queries.snapshots import latest_batch, region_with_children

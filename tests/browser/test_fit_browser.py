@@ -77,8 +77,8 @@ return Array.from(document.querySelectorAll('[data-panel]')).filter(function (el
 def sites() -> Iterator[dict[str, Any]]:
     """A province demo, served twice: counts ×5000 and counts at their widest text."""
     from dashboard.app import create_app
+    from demo.generator import load_demo
     from queries.db import init_db, make_engine
-    from queries.demo import load_demo
     from queries.refresh import refresh
     from queries.snapshots import latest_batch, region_with_children
     from tests.bignum import inflate, times, widest

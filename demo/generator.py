@@ -1,6 +1,6 @@
 """Realistic synthetic demo data (SPEC section 1 `demo-data`), written as exchange files.
 
-The official tree under the root (real names and MCA codes) comes from `queries.divisions`;
+The official tree under the root (real names and MCA codes) comes from `demo.divisions`;
 communities, people, households, employers, vacancies, placements, assistance and yearly
 targets are generated with fixed densities per community, so `--root 340000000000` gives the
 whole province at the same density and `scale` multiplies every volume except regions.
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from queries.divisions import (
+from demo.divisions import (
     Community,
     Region,
     communities_of,
