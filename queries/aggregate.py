@@ -62,7 +62,7 @@ from queries.domain import (
     VACANCY_TYPES,
 )
 from queries.geo import haversine_km, within_circle
-from queries.metrics import METRIC_KEYS
+from queries.metrics import METRIC_KEYS, VALUE_RULES
 from queries.models import (
     Assistance,
     Employer,
@@ -557,40 +557,9 @@ def _ratio(num: int, den: int, digits: int) -> float | None:
 
 
 def _metrics_of(p: dict[str, int]) -> dict[str, int | float | None]:
-    """All SPEC §3 metric values of one region from its summed parts."""
-    m: dict[str, int | float | None] = {
-        "placements.today": p["pl_today"],
-        "placements.month": p["pl_month"],
-        "placements.year": p["pl_year"],
-    }
-    for f in PLACEMENT_FORMS:
-        m[f"placements.by_form.{f}"] = p[f"pl_form_{f}"]
-    m["placements.within_3km_share"] = _ratio(p["pl_within"], p["pl_known"], 4)
-    m["vacancies.open"] = p["vac_open"]
-    m["vacancies.open_headcount"] = p["vac_open_hc"]
-    for t in VACANCY_TYPES:
-        m[f"vacancies.by_type.{t}"] = p[f"vac_type_{t}"]
-    m["vacancies.new.month"] = p["vac_new_month"]
-    m["jobseekers.active"] = p["seeking"]
-    m["supply_demand_ratio"] = _ratio(p["vac_open_hc"], p["seeking"], 2)
-    for g in KEY_GROUPS:
-        reg, placed = p[f"kg_{g}_reg"], p[f"kg_{g}_placed"]
-        m[f"key_groups.{g}.registered"] = reg
-        m[f"key_groups.{g}.assisted.year"] = p[f"kg_{g}_assisted"]
-        m[f"key_groups.{g}.placed.year"] = placed
-        m[f"key_groups.{g}.placement_rate"] = _ratio(placed, reg, 4)
-    m["assistance.year"] = p["as_year"]
-    for k in ASSISTANCE_KINDS:
-        m[f"assistance.by_kind.{k}"] = p[f"as_kind_{k}"]
-    m["zero_households.outstanding"] = p["hh_outstanding"]
-    m["zero_households.overdue"] = p["hh_overdue"]
-    m["zero_households.identified.year"] = p["hh_identified"]
-    m["zero_households.cleared.year"] = p["hh_cleared"]
-    m["zero_households.avg_days_to_clear.year"] = _ratio(p["hh_cleared_days"], p["hh_cleared"], 1)
-    m["circle.communities"] = p["circle_communities"]
-    m["circle.covered"] = p["circle_covered"]
-    m["circle.coverage"] = _ratio(p["circle_covered"], p["circle_communities"], 4)
-    return {k: m[k] for k in METRIC_KEYS}
+    """All SPEC §3 metric values of one region from its summed parts (queries.metrics rules)."""
+    return {key: p[num] if den is None else _ratio(p[num], p[den], decimals)
+            for key, num, den, decimals in VALUE_RULES}
 
 
 PART_COLUMNS: tuple[str, ...] = tuple(

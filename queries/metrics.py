@@ -38,6 +38,9 @@ class Family:
     derived_from: tuple[str, ...] = ()  # patterns over the same dimensions
     label: tuple[str, str] | None = None  # (zh, en); None: built from the dimension labels
     rollup: str = "sum"  # sum of communities, or "recompute" from the parts
+    # The per-community part columns (queries/aggregate.py) the value comes from: one for a
+    # count (summed up the tree), (numerator, denominator) for a share, ratio or mean.
+    parts: tuple[str, ...] = ()
 
     @property
     def dims(self) -> tuple[str, ...]:
@@ -52,72 +55,87 @@ class Family:
                 for vals in product(*(DIMENSIONS[d] for d in dims))]
 
 
-def _count(pattern: str, definition: str, person: bool, label: tuple[str, str] | None = None
-           ) -> Family:
-    return Family(pattern, definition, COUNT, 0, person, (), label)
+def _count(pattern: str, part: str, definition: str, person: bool,
+           label: tuple[str, str] | None = None) -> Family:
+    return Family(pattern, definition, COUNT, 0, person, (), label, "sum", (part,))
 
 
 # Families in display (and API) order. Key groups interleave four families per group, so
 # they are listed as one block below.
 _PLACEMENTS = [
-    _count("placements.today", "placements with community in R and placed_at's local date "
+    _count("placements.today", "pl_today",
+           "placements with community in R and placed_at's local date "
            "today", True, ("今日就业", "Placements today")),
-    _count("placements.month", "placements with community in R and placed_at's local date "
+    _count("placements.month", "pl_month",
+           "placements with community in R and placed_at's local date "
            "in the month window", True, ("本月就业", "Placements this month")),
-    _count("placements.year", "placements with community in R and placed_at's local date in "
+    _count("placements.year", "pl_year",
+           "placements with community in R and placed_at's local date in "
            "the year window", True, ("城镇新增就业", "Placements")),
-    _count("placements.by_form.{form}", "year placements of that form", True),
+    _count("placements.by_form.{form}", "pl_form_{form}", "year placements of that form", True),
     Family("placements.within_3km_share", "among year placements in R whose vacancy is known, "
            "the share whose vacancy worksite is within 3 km of the person's community centre",
            SHARE, 4, False, ("placements.year",), ("三公里内就业占比", "Placed within 3 km"),
-           "recompute"),
+           "recompute", ("pl_within", "pl_known")),
 ]
 _VACANCIES = [
-    _count("vacancies.open", "open postings with worksite in R", False,
+    _count("vacancies.open", "vac_open", "open postings with worksite in R", False,
            ("在招岗位", "Open postings")),
-    _count("vacancies.open_headcount", "the sum of the headcount of open postings in R", False,
+    _count("vacancies.open_headcount", "vac_open_hc",
+           "the sum of the headcount of open postings in R", False,
            ("岗位招聘人数", "Open headcount")),
-    _count("vacancies.by_type.{type}", "open headcount of that type", False),
-    _count("vacancies.new.month", "postings in R with posted_on in the month window", False,
+    _count("vacancies.by_type.{type}", "vac_type_{type}", "open headcount of that type", False),
+    _count("vacancies.new.month", "vac_new_month",
+           "postings in R with posted_on in the month window", False,
            ("本月新增岗位", "New postings this month")),
-    _count("jobseekers.active", "persons in R with seeking_job = true", True,
+    _count("jobseekers.active", "seeking", "persons in R with seeking_job = true", True,
            ("求职人数", "Active jobseekers")),
     Family("supply_demand_ratio", "求人倍率 = vacancies.open_headcount ÷ jobseekers.active",
            RATIO, 2, False, ("jobseekers.active",), ("求人倍率", "Jobs per jobseeker"),
-           "recompute"),
+           "recompute", ("vac_open_hc", "seeking")),
 ]
 _KEY_GROUP_BLOCK = [
-    _count("key_groups.{group}.registered", "persons in R in key group g", True),
-    _count("key_groups.{group}.assisted.year", "distinct persons in R in group g with ≥ 1 "
+    _count("key_groups.{group}.registered", "kg_{group}_reg", "persons in R in key group g", True),
+    _count("key_groups.{group}.assisted.year", "kg_{group}_assisted",
+           "distinct persons in R in group g with ≥ 1 "
            "assistance record served in the year window", True),
-    _count("key_groups.{group}.placed.year", "distinct persons in R in group g with ≥ 1 year "
+    _count("key_groups.{group}.placed.year", "kg_{group}_placed",
+           "distinct persons in R in group g with ≥ 1 year "
            "placement", True),
     Family("key_groups.{group}.placement_rate", "placed.year ÷ registered", SHARE, 4, False,
            ("key_groups.{group}.registered", "key_groups.{group}.placed.year"), None,
-           "recompute"),
+           "recompute", ("kg_{group}_placed", "kg_{group}_reg")),
 ]
 _REST = [
-    _count("assistance.year", "assistance records in R served in the year window (服务人次)",
-           True, ("帮扶服务人次", "Assistance services")),
-    _count("assistance.by_kind.{kind}", "assistance records of that kind in the year window",
+    _count("assistance.year", "as_year",
+           "assistance records in R served in the year window (服务人次)", True,
+           ("帮扶服务人次", "Assistance services")),
+    _count("assistance.by_kind.{kind}", "as_kind_{kind}",
+           "assistance records of that kind in the year window",
            True),
-    _count("zero_households.outstanding", "households in R outstanding at T", True,
+    _count("zero_households.outstanding", "hh_outstanding",
+           "households in R outstanding at T", True,
            ("零就业家庭(待清零)", "Zero-employment households")),
-    _count("zero_households.overdue", "outstanding households with date(T) − "
+    _count("zero_households.overdue", "hh_overdue", "outstanding households with date(T) − "
            "zero_identified_on > 30 days", True, ("超期未清零", "Overdue households")),
-    _count("zero_households.identified.year", "households whose zero_identified_on is in the "
+    _count("zero_households.identified.year", "hh_identified",
+           "households whose zero_identified_on is in the "
            "year window", True, ("本年认定", "Identified this year")),
-    _count("zero_households.cleared.year", "households whose zero_cleared_on is in the year "
+    _count("zero_households.cleared.year", "hh_cleared",
+           "households whose zero_cleared_on is in the year "
            "window", True, ("零就业家庭清零", "Households cleared")),
     Family("zero_households.avg_days_to_clear.year", "mean of (cleared − identified) days "
            "over households cleared in the year window", MEAN, 1, False,
            ("zero_households.cleared.year",), ("平均清零天数", "Average days to clear"),
-           "recompute"),
-    _count("circle.communities", "communities in R", False, ("社区总数", "Communities")),
-    _count("circle.covered", "communities in R with ≥ 1 open vacancy (anywhere) within 3 km "
+           "recompute", ("hh_cleared_days", "hh_cleared")),
+    _count("circle.communities", "circle_communities",
+           "communities in R", False, ("社区总数", "Communities")),
+    _count("circle.covered", "circle_covered",
+           "communities in R with ≥ 1 open vacancy (anywhere) within 3 km "
            "of the community centre", False, ("覆盖社区", "Covered communities")),
     Family("circle.coverage", "covered ÷ communities", SHARE, 4, False, (),
-           ("三公里就业圈覆盖率", "3-km circle coverage"), "recompute"),
+           ("三公里就业圈覆盖率", "3-km circle coverage"), "recompute",
+           ("circle_covered", "circle_communities")),
 ]
 
 FAMILIES: tuple[Family, ...] = tuple(_PLACEMENTS + _VACANCIES + _KEY_GROUP_BLOCK + _REST)
@@ -154,6 +172,13 @@ DERIVED_FROM: dict[str, tuple[str, ...]] = {
     k: tuple(p.format(**d) for p in f.derived_from) for k, f, d in _ALL if f.derived_from
 }
 DECIMALS: dict[str, int] = {k: f.decimals for k, f, _ in _ALL}
+# How each key's value comes from a region's summed parts: (key, numerator part,
+# denominator part or None for a plain count, decimals).
+VALUE_RULES: tuple[tuple[str, str, str | None, int], ...] = tuple(
+    (k, f.parts[0].format(**d), f.parts[1].format(**d) if len(f.parts) > 1 else None,
+     f.decimals)
+    for k, f, d in _ALL
+)
 
 
 def label(key: str, lang: str = "zh") -> str | None:
