@@ -180,6 +180,7 @@ def decode(data: bytes, headers: dict[str, str]) -> bytes:
 def chrome(extra_args: tuple[str, ...] = (), perf_log: bool = False) -> Any:
     """Headless Chromium at 1920×1080 with a fresh profile (cold cache)."""
     from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
 
     if not (Path(CHROMIUM).exists() and shutil.which("chromedriver")):
         raise SystemExit("Chromium or chromedriver not installed")
@@ -192,7 +193,9 @@ def chrome(extra_args: tuple[str, ...] = (), perf_log: bool = False) -> Any:
     if perf_log:
         prefs["performance"] = "ALL"
     opts.set_capability("goog:loggingPrefs", prefs)
-    driver = webdriver.Chrome(options=opts)
+    # The system chromedriver, named explicitly: without it Selenium Manager looks for a
+    # driver online and sends usage statistics (both requests leave the machine).
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
     driver.set_script_timeout(600)  # a busy main thread (see the soak) must not fail a read
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
         "width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": False})
