@@ -234,6 +234,9 @@ def register(app: Any, cache_dir: Path | None = None) -> dict[str, Any]:
             return resp
         resp.set_data(store.get(data, encoding))
         resp.headers["Content-Encoding"] = encoding
+        etag, weak = resp.get_etag()
+        if etag:  # one validator per representation, as Flask-Compress does
+            resp.set_etag(f"{etag}:{encoding}", weak=weak)
         vary = resp.headers.get("Vary", "")
         if "accept-encoding" not in vary.lower():
             resp.headers["Vary"] = f"{vary}, Accept-Encoding" if vary else "Accept-Encoding"

@@ -143,3 +143,17 @@ def test_bundle_holds_every_trace_type_the_panels_draw() -> None:
     for trace in used:
         # Each trace module registers itself with `moduleType:"trace",name:"<type>"`.
         assert re.search(rf'moduleType:"trace",name:"{trace}"', text), trace
+
+
+def test_assets_compressed_once_with_their_own_validator(client: Any) -> None:
+    """wall.css/wall.js (fingerprinted by ?m=): br, a year of caching, an ETag per encoding."""
+    page = client.get(f"/wall/{CITY}").get_data(as_text=True)
+    assets = re.findall(r'(?:src|href)="(/assets/[^"]+\?m=[^"]+)"', page)
+    assert assets
+    for src in assets:
+        r = client.get(src, headers={"Accept-Encoding": BROWSER_ENCODING})
+        plain = client.get(src, headers={"Accept-Encoding": "identity"})
+        assert r.status_code == 200 and r.headers.get("Content-Encoding") == "br", src
+        assert brotli.decompress(r.data) == plain.data
+        assert r.headers["Cache-Control"] == bundles.IMMUTABLE
+        assert r.headers["ETag"] != plain.headers["ETag"]
