@@ -32,7 +32,6 @@ class Cell:
 
     shown: dict[str, Any]
     value: float | None
-    eligible: bool  # primary suppression applies here (person count at a suppressed level)
     groups: list[int] = field(default_factory=list)
 
     @property

@@ -178,11 +178,11 @@ def _metrics(
     keys = list(METRIC_KEYS) + [k for k in metrics if k not in METRIC_KEYS]
     out = {k: _cell(k, metrics.get(k), lang, public, level, small_cell) for k in keys}
     if public and level in SUPPRESS_LEVELS:
-        _hide_derived(out, small_cell, lang)
+        _hide_derived(out)
     return out
 
 
-def _hide_derived(out: dict[str, dict[str, Any]], small_cell: int, lang: str) -> None:
+def _hide_derived(out: dict[str, dict[str, Any]]) -> None:
     """Hide every ratio one of whose parts is hidden (it would give the part back)."""
     for key, parts in DERIVED_FROM.items():
         if key in out and any(out.get(p, {}).get("suppressed") for p in parts):
@@ -194,56 +194,53 @@ def _secondary(region: dict[str, Any], m: dict[str, dict[str, Any]], series: lis
                monthly: dict[str, Any], children: list[dict[str, Any]],
                kids: list[dict[str, Any]], small_cell: int) -> None:
     """Secondary suppression over every additive relation a view shows (see disclosure)."""
-    level = region.get("level") or ""
     metrics = region.get("metrics") or {}
     cells: dict[tuple[Any, ...], Cell] = {}
 
-    def cell(scope: Any, key: str, shown: dict[str, Any], raw: Any, lvl: str) -> Cell:
+    def cell(scope: Any, key: str, shown: dict[str, Any], raw: Any) -> Cell:
         ident = (scope, key)
         if ident not in cells:
-            cells[ident] = Cell(shown, float(raw) if _is_num(raw) else None,
-                                lvl in SUPPRESS_LEVELS and is_person_count(key))
+            cells[ident] = Cell(shown, float(raw) if _is_num(raw) else None)
         return cells[ident]
 
-    def own(scope: Any, out: dict, raw: dict, lvl: str) -> list[Group]:
+    def own(scope: Any, out: dict, raw: dict) -> list[Group]:
         """Partitions inside one region: the year by form, assistance by kind."""
         def c(k: str) -> Cell:
-            return cell(scope, k, out[k], raw.get(k), lvl)
+            return cell(scope, k, out[k], raw.get(k))
         return [
             Group(c("placements.year"), [c(f"placements.by_form.{f}") for f in PLACEMENT_FORMS]),
             Group(c("assistance.year"), [c(f"assistance.by_kind.{k}") for k in ASSISTANCE_KINDS]),
         ]
 
-    groups = own("region", m, metrics, level)
+    groups = own("region", m, metrics)
     if series:
         # The months of T's year add up to the year; the last month is the month.
         last = series[-1]["key"]
         year = last[:4]
         in_year = [p for p in series if p["key"].startswith(year)]
-        points = [cell(("series", p["key"]), "placements.month", p, monthly.get(p["key"]), level)
+        points = [cell(("series", p["key"]), "placements.month", p, monthly.get(p["key"]))
                   for p in in_year]
         month_no = int(last[5:7]) if last[5:7].isdigit() else 0
         groups.append(Group(cell("region", "placements.year", m["placements.year"],
-                                 metrics.get("placements.year"), level), points,
+                                 metrics.get("placements.year")), points,
                             complete=len(in_year) == month_no))
         groups.append(Group(cell("region", "placements.month", m["placements.month"],
-                                 metrics.get("placements.month"), level), points[-1:]))
+                                 metrics.get("placements.month")), points[-1:]))
     for kid, child in zip(kids, children, strict=False):
-        groups += own(kid["code"], kid["m"], child.get("metrics") or {}, kid["level"] or "")
+        groups += own(kid["code"], kid["m"], child.get("metrics") or {})
     if kids:
         complete = len(kids) == len(children)
         for key in COUNT_KEYS:
             if not is_person_count(key) or key not in m:
                 continue
-            parts = [cell(kid["code"], key, kid["m"][key], (child.get("metrics") or {}).get(key),
-                          kid["level"] or "")
+            parts = [cell(kid["code"], key, kid["m"][key], (child.get("metrics") or {}).get(key))
                      for kid, child in zip(kids, children, strict=False) if key in kid["m"]]
-            groups.append(Group(cell("region", key, m[key], metrics.get(key), level), parts,
+            groups.append(Group(cell("region", key, m[key], metrics.get(key)), parts,
                                 complete=complete))
     if protect(groups, small_cell):
-        _hide_derived(m, small_cell, "")
+        _hide_derived(m)
         for kid in kids:
-            _hide_derived(kid["m"], small_cell, "")
+            _hide_derived(kid["m"])
 
 
 def path_steps(path: Any) -> list[dict[str, Any]]:
