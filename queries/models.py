@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -218,3 +219,49 @@ class Token(Base):
     last_route: Mapped[str | None] = mapped_column(String(200))
     last_region: Mapped[str | None] = mapped_column(String(12))
     uses: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# ---------------------------------------------------------------- outbound exchange (SPEC 7)
+class OutboxEvent(Base):
+    """An event for the provincial platform, written in the transaction of its change."""
+
+    __tablename__ = "outbox_events"
+    # Allocated at insert, after the changed row is locked: one subject's events get
+    # increasing ids in commit order, which is the delivery order per subject.
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(36))
+    topic: Mapped[str] = mapped_column(String(16))  # person_status / vacancy
+    subject: Mapped[str] = mapped_column(String(80))  # "person:<id>" / "vacancy:<id>"
+    payload: Mapped[str] = mapped_column(Text)  # the JSON object sent, without seq
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)  # naive UTC
+    state: Mapped[str] = mapped_column(String(10))  # pending / delivered / dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (
+        Index("ux_outbox_event_id", "event_id", unique=True),
+        Index("ix_outbox_state_id", "state", "id"),
+        Index("ix_outbox_subject_id", "subject", "id"),
+    )
+
+
+class VacancyChange(Base):
+    """One change of a vacancy as the outbound feed serves it (the record at that time)."""
+
+    __tablename__ = "vacancy_changes"
+    # Taken from feed_counters under its row lock, held to commit: seq order is commit order.
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    vacancy_id: Mapped[str] = mapped_column(String(64))
+    community_code: Mapped[str] = mapped_column(String(12))
+    record: Mapped[str] = mapped_column(Text)  # JSON, the SPEC section 2 format
+    changed_at: Mapped[dt.datetime] = mapped_column(DateTime)  # naive UTC
+
+
+class FeedCounter(Base):
+    """The last sequence number handed out for a feed (its row lock orders writers)."""
+
+    __tablename__ = "feed_counters"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
