@@ -27,6 +27,23 @@ class Settings:
     small_cell: int = 3
     frame_ancestors: str = "'self'"
     demo: bool = False
+    # Outbound exchange (SPEC 7): pushing is off while province_url is empty.
+    province_url: str = ""
+    province_secret: str = ""
+    province_max_attempts: int = 12
+    push_seconds: int = 10
+    push_batch: int = 500
+    push_timeout: float = 10.0
+    push_backoff: float = 5.0  # first retry delay, doubled per attempt
+    push_backoff_max: float = 900.0
+    # Operator-supplied district/county outlines (GeoJSON, WGS84) for the map panel; none
+    # drawn when empty (SPEC 6.3: no third-party map data by default).
+    boundaries: str = ""
+    # Who may read /metrics without a token (addresses or networks, comma-separated).
+    metrics_allow: str = "127.0.0.1,::1"
+    # Reverse proxies in front of the app (nginx: 1): their X-Forwarded-For then names the
+    # client; 0 trusts no forwarded header, so a client cannot claim an allowed address.
+    proxies: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -42,6 +59,17 @@ class Settings:
             auth=_env("DASHBOARD_AUTH", "off").lower() in ("on", "1", "true", "yes"),
             small_cell=int(_env("DASHBOARD_SMALL_CELL", "3")),
             frame_ancestors=_env("DASHBOARD_FRAME_ANCESTORS", "'self'"),
+            province_url=_env("DASHBOARD_PROVINCE_URL", ""),
+            province_secret=_env("DASHBOARD_PROVINCE_SECRET", ""),
+            province_max_attempts=int(_env("DASHBOARD_PROVINCE_MAX_ATTEMPTS", "12")),
+            push_seconds=int(_env("DASHBOARD_PUSH_SECONDS", "10")),
+            push_batch=int(_env("DASHBOARD_PUSH_BATCH", "500")),
+            push_timeout=float(_env("DASHBOARD_PUSH_TIMEOUT", "10")),
+            push_backoff=float(_env("DASHBOARD_PUSH_BACKOFF", "5")),
+            push_backoff_max=float(_env("DASHBOARD_PUSH_BACKOFF_MAX", "900")),
+            boundaries=_env("DASHBOARD_BOUNDARIES", ""),
+            metrics_allow=_env("DASHBOARD_METRICS_ALLOW", cls.metrics_allow),
+            proxies=int(_env("DASHBOARD_PROXIES", "0")),
         )
         return replace(s, **overrides) if overrides else s
 

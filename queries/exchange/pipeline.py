@@ -34,6 +34,7 @@ from queries.exchange.readers import READERS, FatalImportError, Raw, _map_record
 from queries.exchange.rejects import RejectsWriter
 from queries.exchange.tree import Decided, TreeRows, _Pending
 from queries.models import Meta, Region
+from queries.outbox import tracker_for
 from queries.upsert import pg_copy_rows, upsert
 from queries.validation import get_or_create_salt
 
@@ -144,7 +145,7 @@ class _Importer(TreeRows):
 
     def __init__(
         self, conn: Connection, kind: str, tz: str, salt: str | None,
-        scope: Scope | None = None,
+        scope: Scope | None = None, cause: str = "import",
     ) -> None:
         self.conn = conn
         self.kind = kind
@@ -152,6 +153,8 @@ class _Importer(TreeRows):
         self.zone = ZoneInfo(tz)
         self.salt = salt
         self.scope = scope
+        # Outbound changes (SPEC 7) are recorded in the same savepoint as their rows.
+        self.tracker = tracker_for(kind, conn, cause)
         self.model = self.spec.model
         self.table = self.spec.table.__table__
         self.id_cols = self.spec.id
@@ -290,7 +293,7 @@ class _Importer(TreeRows):
         dbapi = self.conn.dialect.dbapi
         try:
             with self.conn.begin_nested():
-                upsert(self.conn, self.table, rows)
+                self._upsert(rows)
             return
         except Exception as err:
             if not _row_fault(err, dbapi):
@@ -300,7 +303,7 @@ class _Importer(TreeRows):
         for row, i in zip(rows, at, strict=True):
             try:
                 with self.conn.begin_nested():
-                    upsert(self.conn, self.table, [row])
+                    self._upsert([row])
             except Exception as err:
                 if not _row_fault(err, dbapi):
                     raise
@@ -308,6 +311,15 @@ class _Importer(TreeRows):
                 first = (str(orig).splitlines() or [""])[0][:120]
                 reasons[i] = ("数据库拒绝该行 (the database refused the row: "
                               f"{type(orig).__name__}: {first})")
+
+    def _upsert(self, rows: list[dict[str, Any]]) -> None:
+        """Upsert rows, recording their outbound changes (outbox, feed) with them."""
+        if self.tracker is None:
+            upsert(self.conn, self.table, rows)
+            return
+        state = self.tracker.before(rows)
+        upsert(self.conn, self.table, rows)
+        self.tracker.after(state)
 
     def _duplicates(self, keys: list[str | None], reasons: list[str | None]) -> None:
         present = {k for k in keys if k is not None}
@@ -443,6 +455,7 @@ def _run(
     chunk_size: int,
     counts: dict[str, int],
     scope: Scope | None = None,
+    cause: str = "import",
 ) -> None:
     """Validate and upsert everything in one transaction, counting into `counts`."""
     salt = get_or_create_salt(engine) if get(kind).needs_salt else None
@@ -462,7 +475,7 @@ def _run(
             # process committed meanwhile ("database is locked" mid-import). Being a write,
             # it also opens the transaction that the savepoints of each chunk nest in.
             upsert(conn, Meta, [{"key": "last_import", "value": f"{kind} {dt.datetime.now()}"}])
-        imp = _Importer(conn, kind, tz, salt, scope)
+        imp = _Importer(conn, kind, tz, salt, scope, cause)
         for chunk in _chunks(raws, chunk_size):
             counts["read"] += len(chunk)
             tally(imp.process(chunk))
@@ -519,7 +532,7 @@ def import_file(
     counts = {"read": 0, "imported": 0, "rejected": 0}
     try:
         _run(engine, kind, reader(kind, p, state), tz, writer.write, on_chunk, chunk_size, counts,
-             scope)
+             scope, f"import:{p.name}")
     except FatalImportError as err:
         result.error = str(err)
     except Exception as err:  # noqa: BLE001 - report, never a traceback, and roll back
@@ -552,6 +565,7 @@ def import_records(
     *,
     tz: str = "Asia/Shanghai",
     scope: Scope | None = None,
+    cause: str = "exchange",
 ) -> tuple[int, list[dict[str, Any]]]:
     """Validate and import a JSON array of records; returns (imported, [{index, reason}]).
 
@@ -576,6 +590,6 @@ def import_records(
         rejected.append({"index": index, "reason": reason})
 
     counts = {"read": 0, "imported": 0, "rejected": 0}
-    _run(engine, kind, raws(), tz, on_reject, None, CHUNK_SIZE, counts, scope)
+    _run(engine, kind, raws(), tz, on_reject, None, CHUNK_SIZE, counts, scope, cause)
     rejected.sort(key=lambda r: r["index"])
     return counts["imported"], rejected

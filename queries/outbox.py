@@ -1,0 +1,486 @@
+"""Outbound exchange (SPEC section 7): outbox events, the vacancy feed and their delivery.
+
+Writing. An import (file or exchange endpoint) hands each chunk of rows to the tracker of
+its KIND before upserting it, inside the chunk's savepoint, so whatever is recorded here
+commits or rolls back with the change itself:
+- persons: the stored rows are locked (FOR UPDATE) and compared; a new person, or a
+  changed `status` / `seeking_job`, writes a `person_status` event after the upsert.
+  Locking first makes one person's writers queue, so its events get increasing ids in
+  commit order (the id taken after the upsert, which waits for an earlier inserter too).
+- vacancies: the `feed_counters` row of the feed is locked first, then the stored rows; a
+  new or changed vacancy gets the next sequence numbers in `vacancy_changes` (and, when
+  DASHBOARD_PROVINCE_URL is set, a `vacancy` event). The counter's row lock is held until
+  commit, so a writer holding uncommitted numbers blocks every later writer: committed
+  numbers always form a prefix, and a reader paging by number never skips a change that
+  commits later. (On SQLite the single-writer lock gives the same.) The price: writers of
+  vacancies queue one after the other, which a single-file import does anyway.
+Re-importing an unchanged row writes nothing; a rolled-back import leaves nothing.
+
+Delivering. `push_once` takes the "pusher" lease (queries.refresh's lease code), then POSTs
+due events in id order, in batches, signed with HMAC-SHA256. A failed batch is retried
+with exponential backoff (capped) and parked as dead after the configured attempts; a
+person's later event is not sent while an earlier one of the same subject waits.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import hmac
+import http.client
+import json
+import logging
+import os
+import random
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
+from sqlalchemy.orm import aliased
+
+from queries.clock import utcnow
+from queries.models import FeedCounter, OutboxEvent, Person, Vacancy, VacancyChange
+from queries.refresh import lease
+from queries.upsert import pg_copy_rows
+
+log = logging.getLogger(__name__)
+
+PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
+PERSON_TOPIC, VACANCY_TOPIC = "person_status", "vacancy"
+VACANCY_FEED = "vacancies"
+PUSHER_LOCK = "pusher"
+KEEP_DELIVERED_DAYS = 7
+FEED_LIMIT_DEFAULT, FEED_LIMIT_MAX = 100, 1000
+_CURSOR_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+_EVENT_COLS = ["event_id", "topic", "subject", "payload", "created_at", "state", "attempts"]
+
+
+def push_enabled() -> bool:
+    """Whether a provincial receiver is configured (vacancy events are written only then)."""
+    return bool(os.environ.get("DASHBOARD_PROVINCE_URL", "").strip())
+
+
+def _iso(value: Any) -> Any:
+    """A JSON value of a stored one: dates and datetimes as ISO 8601."""
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+def _stamp(now: dt.datetime) -> str:
+    """A naive-UTC instant as ISO 8601 with its offset."""
+    return now.replace(tzinfo=dt.UTC).isoformat(timespec="milliseconds")
+
+
+def _insert_events(conn: Connection, events: list[dict[str, Any]]) -> None:
+    """Insert outbox rows; PostgreSQL takes them by COPY (ids from the table's sequence)."""
+    if not events:
+        return
+    if conn.dialect.name == "postgresql" and pg_copy_rows(
+        conn, OutboxEvent.__tablename__, _EVENT_COLS,
+        (tuple(e[c] for c in _EVENT_COLS) for e in events),
+    ):
+        return
+    conn.execute(insert(OutboxEvent), events)
+
+
+def _event(topic: str, subject: str, body: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    """An outbox row around a payload (event_id and changed_at filled in here)."""
+    event_id = str(uuid.uuid4())
+    payload = {"event_id": event_id, "type": topic, **body, "changed_at": _stamp(now)}
+    return {
+        "event_id": event_id, "topic": topic, "subject": subject,
+        "payload": json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+        "created_at": now, "state": PENDING, "attempts": 0,
+    }
+
+
+# ================================================================ trackers (writing)
+class Tracker:
+    """Finds what a chunk of rows changes (before the upsert) and records it (after)."""
+
+    def __init__(self, conn: Connection, cause: str) -> None:
+        self.conn = conn
+        self.cause = cause
+
+    def before(self, rows: list[dict[str, Any]]) -> Any:
+        """Lock and compare the stored rows; returns what after() needs."""
+        raise NotImplementedError
+
+    def after(self, state: Any) -> None:
+        """Write the events of the changes found by before()."""
+        raise NotImplementedError
+
+
+class PersonTracker(Tracker):
+    """`person_status` events for new persons and changed status / seeking_job."""
+
+    def before(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rows that create a person or change its status or seeking_job."""
+        ids = [r["person_id"] for r in rows]
+        stored: dict[str, tuple[str, bool]] = {}
+        for i in range(0, len(ids), 5000):
+            q = (select(Person.person_id, Person.status, Person.seeking_job)
+                 .where(Person.person_id.in_(ids[i:i + 5000]))
+                 .order_by(Person.person_id).with_for_update())
+            stored.update((p, (s, bool(k))) for p, s, k in self.conn.execute(q).tuples())
+        return [r for r in rows
+                if stored.get(r["person_id"]) != (r["status"], bool(r["seeking_job"]))]
+
+    def after(self, state: list[dict[str, Any]]) -> None:
+        """One event per changed person."""
+        now = utcnow()
+        _insert_events(self.conn, [
+            _event(PERSON_TOPIC, f"person:{r['person_id']}", {
+                "person_id": r["person_id"], "community_code": r["community_code"],
+                "status": r["status"], "seeking_job": bool(r["seeking_job"]),
+                "cause": self.cause,
+            }, now)
+            for r in state
+        ])
+
+
+VACANCY_COLUMNS = tuple(c.name for c in Vacancy.__table__.columns)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal stored values; floats within the precision a database may round them to."""
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= 1e-6 * max(1.0, abs(a))
+    return a == b
+
+
+def vacancy_record(row: dict[str, Any]) -> dict[str, Any]:
+    """A vacancy row in the exchange format (SPEC section 2)."""
+    return {c: _iso(row.get(c)) for c in VACANCY_COLUMNS}
+
+
+class VacancyTracker(Tracker):
+    """Feed entries (and, when pushing, `vacancy` events) for new and changed vacancies."""
+
+    def _lock_counter(self) -> int:
+        """Lock the feed's counter row until commit; returns its value."""
+        q = select(FeedCounter.value).where(FeedCounter.name == VACANCY_FEED).with_for_update()
+        value = self.conn.execute(q).scalar()
+        if value is None:  # a database migrated by hand: create the row
+            self.conn.execute(insert(FeedCounter).values(name=VACANCY_FEED, value=0))
+            value = self.conn.execute(q).scalar_one()
+        return int(value)
+
+    def before(self, rows: list[dict[str, Any]]) -> tuple[int, list[dict[str, Any]]]:
+        """(counter value, rows that are new or differ from the stored vacancy)."""
+        start = self._lock_counter()
+        ids = [r["vacancy_id"] for r in rows]
+        t = Vacancy.__table__
+        stored: dict[str, Any] = {}
+        for i in range(0, len(ids), 5000):
+            q = (select(t).where(t.c.vacancy_id.in_(ids[i:i + 5000]))
+                 .order_by(t.c.vacancy_id).with_for_update())
+            stored.update((m["vacancy_id"], m) for m in self.conn.execute(q).mappings())
+        changed = []
+        for r in rows:
+            old = stored.get(r["vacancy_id"])
+            if old is None or not all(_same(old[c], r.get(c)) for c in VACANCY_COLUMNS):
+                changed.append(r)
+        return start, changed
+
+    def after(self, state: tuple[int, list[dict[str, Any]]]) -> None:
+        """Number the changes from the locked counter; events when a receiver is set."""
+        start, changed = state
+        if not changed:
+            return
+        now = utcnow()
+        self.conn.execute(
+            update(FeedCounter).where(FeedCounter.name == VACANCY_FEED)
+            .values(value=start + len(changed))
+        )
+        records = [vacancy_record(r) for r in changed]
+        self.conn.execute(insert(VacancyChange), [
+            {"seq": start + 1 + i, "vacancy_id": rec["vacancy_id"],
+             "community_code": rec["community_code"],
+             "record": json.dumps(rec, ensure_ascii=False, separators=(",", ":")),
+             "changed_at": now}
+            for i, rec in enumerate(records)
+        ])
+        if push_enabled():
+            _insert_events(self.conn, [
+                _event(VACANCY_TOPIC, f"vacancy:{rec['vacancy_id']}", {
+                    "vacancy_id": rec["vacancy_id"],
+                    "community_code": rec["community_code"], "vacancy": rec,
+                    "cause": f"vacancy {rec['vacancy_id']} ({self.cause})",
+                }, now)
+                for rec in records
+            ])
+
+
+TRACKERS: dict[str, type[Tracker]] = {"persons": PersonTracker, "vacancies": VacancyTracker}
+
+
+def tracker_for(kind: str, conn: Connection, cause: str) -> Tracker | None:
+    """The tracker of a KIND whose changes go out (None for the others)."""
+    cls = TRACKERS.get(kind)
+    return cls(conn, cause) if cls else None
+
+
+# ================================================================ the vacancy feed
+class CursorError(ValueError):
+    """A `since` cursor this server did not hand out."""
+
+
+def encode_cursor(seq: int) -> str:
+    """The opaque cursor after change number `seq`."""
+    return base64.urlsafe_b64encode(f"v1:{seq}".encode()).rstrip(b"=").decode()
+
+
+def decode_cursor(cursor: str | None) -> int:
+    """The change number behind a cursor (0 for none); CursorError when malformed."""
+    if cursor is None or cursor == "":
+        return 0
+    if not _CURSOR_RE.match(cursor):
+        raise CursorError("游标无效 (invalid cursor): use the `next` value of a previous page")
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError, ValueError) as err:
+        raise CursorError("游标无效 (invalid cursor): use the `next` value of a previous "
+                          "page") from err
+    prefix, _, num = raw.partition(":")
+    if prefix != "v1" or not num.isdigit() or len(num) > 18:
+        raise CursorError("游标无效 (invalid cursor): use the `next` value of a previous page")
+    return int(num)
+
+
+def read_feed(
+    engine: Engine, cursor: str | None, limit: int = FEED_LIMIT_DEFAULT,
+    visible: Callable[[str], bool] | None = None,
+) -> tuple[list[dict[str, Any]], str]:
+    """Up to `limit` vacancy changes after the cursor, oldest first, and the next cursor.
+
+    Changes outside `visible` (a token's subtree) are passed over; the cursor moves past
+    them, so a narrow token never rereads them.
+    """
+    after = decode_cursor(cursor)
+    out: list[dict[str, Any]] = []
+    last = after
+    scan = max(limit, 500)
+    with engine.connect() as conn:
+        while len(out) < limit:
+            rows = conn.execute(
+                select(VacancyChange.seq, VacancyChange.community_code, VacancyChange.record)
+                .where(VacancyChange.seq > last).order_by(VacancyChange.seq).limit(scan)
+            ).all()
+            for seq, code, record in rows:
+                if visible is None or visible(code):
+                    out.append(json.loads(record))
+                last = seq
+                if len(out) >= limit:
+                    break
+            if len(rows) < scan:
+                break
+    return out, encode_cursor(last)
+
+
+# ================================================================ delivery
+@dataclass
+class PushOutcome:
+    """What one push_once did."""
+
+    status: str  # ok / busy / off
+    delivered: int = 0
+    failed: int = 0
+    dead: int = 0
+    requests: int = 0
+
+
+def sign(body: bytes, secret: str) -> str:
+    """The X-Signature header value of a body."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def backoff_seconds(attempts: int, base: float, cap: float) -> float:
+    """Delay before the next attempt after `attempts` failures: base × 2^(n−1), capped."""
+    return min(cap, base * (2 ** max(0, min(attempts - 1, 40))))
+
+
+def due_events(conn: Connection, now: dt.datetime, limit: int) -> list[Any]:
+    """Pending events due now, oldest first, none after an earlier one of its subject that
+    still waits for its retry."""
+    e, b = OutboxEvent, aliased(OutboxEvent)
+    waiting = (select(b.id).where(b.subject == e.subject, b.state == PENDING, b.id < e.id,
+                                  b.next_attempt_at > now).exists())
+    q = (select(e.id, e.event_id, e.payload, e.attempts)
+         .where(e.state == PENDING,
+                or_(e.next_attempt_at.is_(None), e.next_attempt_at <= now), ~waiting)
+         .order_by(e.id).limit(limit))
+    return conn.execute(q).all()
+
+
+def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int, str]:
+    """POST without following redirects; (status, first bytes of the answer)."""
+    parts = urlsplit(url)
+    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    conn = cls(parts.hostname or "", parts.port, timeout=timeout)
+    try:
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        conn.request("POST", path, body=body, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.read(300).decode("utf-8", "replace")
+    finally:
+        conn.close()
+
+
+def _deliver(url: str, secret: str, timeout: float, events: list[Any]) -> str | None:
+    """POST one batch; None when delivered (2xx), else why not."""
+    items = []
+    for ev in events:
+        payload = json.loads(ev.payload)
+        payload["seq"] = ev.id
+        items.append(payload)
+    body = json.dumps({"events": items}, ensure_ascii=False, separators=(",", ":")).encode()
+    key = hashlib.sha256(",".join(ev.event_id for ev in events).encode()).hexdigest()
+    headers = {"Content-Type": "application/json; charset=utf-8",
+               "X-Signature": sign(body, secret), "Idempotency-Key": key,
+               "User-Agent": "sangongli-dashboard-outbox/1"}
+    try:
+        status, text = _post(url, body, headers, timeout)
+    except (OSError, http.client.HTTPException) as err:  # refused, reset, timed out
+        return f"{type(err).__name__}: {err}"[:300]
+    if 200 <= status < 300:
+        return None
+    return f"HTTP {status}: {' '.join(text.split())}"[:300]
+
+
+def _mark_failed(conn: Connection, events: list[Any], error: str, now: dt.datetime,
+                 max_attempts: int, base: float, cap: float) -> int:
+    """Count an attempt on each event: back off, or park it dead; returns how many died."""
+    died = 0
+    for ev in events:
+        n = ev.attempts + 1
+        dead = n >= max_attempts
+        died += dead
+        delay = backoff_seconds(n, base, cap) * random.uniform(1.0, 1.1)
+        conn.execute(
+            update(OutboxEvent).where(OutboxEvent.id == ev.id, OutboxEvent.state == PENDING)
+            .values(attempts=n, last_error=error, state=DEAD if dead else PENDING,
+                    next_attempt_at=None if dead else now + dt.timedelta(seconds=delay))
+        )
+    return died
+
+
+def push_once(engine: Engine, settings: Any, budget_seconds: float | None = None) -> PushOutcome:
+    """Deliver due events until none is due or the time budget is spent (one pusher at a
+    time across processes: the "pusher" lease)."""
+    if not settings.province_url:
+        return PushOutcome("off")
+    budget = budget_seconds if budget_seconds is not None else max(30.0, settings.push_seconds)
+    lease_s = max(30.0, 3 * settings.push_timeout)
+    out = PushOutcome("ok")
+    with lease(engine, PUSHER_LOCK, lease_seconds=lease_s) as holder:
+        if holder is None:
+            return PushOutcome("busy")
+        end = time.monotonic() + budget
+        while time.monotonic() < end:
+            with engine.connect() as conn:
+                events = due_events(conn, utcnow(), settings.push_batch)
+            if not events:
+                break
+            error = _deliver(settings.province_url, settings.province_secret,
+                             settings.push_timeout, events)
+            out.requests += 1
+            now = utcnow()
+            with engine.begin() as conn:
+                if error is None:
+                    conn.execute(
+                        update(OutboxEvent)
+                        .where(OutboxEvent.id.in_([ev.id for ev in events]),
+                               OutboxEvent.state == PENDING)
+                        .values(state=DELIVERED, delivered_at=now, last_error=None,
+                                attempts=OutboxEvent.attempts + 1, next_attempt_at=None)
+                    )
+                    out.delivered += len(events)
+                else:
+                    log.warning("outbox: batch of %d not delivered: %s", len(events), error)
+                    out.failed += len(events)
+                    out.dead += _mark_failed(conn, events, error, now,
+                                             settings.province_max_attempts,
+                                             settings.push_backoff, settings.push_backoff_max)
+        prune(engine)
+    return out
+
+
+def prune(engine: Engine, keep_days: int = KEEP_DELIVERED_DAYS) -> int:
+    """Delete delivered events older than keep_days; returns how many."""
+    cut = utcnow() - dt.timedelta(days=keep_days)
+    with engine.begin() as conn:
+        res = conn.execute(
+            OutboxEvent.__table__.delete().where(
+                and_(OutboxEvent.state == DELIVERED, OutboxEvent.delivered_at < cut))
+        )
+    return res.rowcount or 0
+
+
+# ================================================================ operators
+def counts(engine: Engine) -> dict[str, int]:
+    """Events per state (pending, delivered, dead)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(OutboxEvent.state, func.count()).group_by(OutboxEvent.state)
+        ).all()
+    got = {s: int(n) for s, n in rows}
+    return {s: got.get(s, 0) for s in (PENDING, DELIVERED, DEAD)}
+
+
+def health(engine: Engine) -> dict[str, Any]:
+    """The /healthz part: depth, dead events (first ids) and the oldest pending event."""
+    c = counts(engine)
+    with engine.connect() as conn:
+        oldest = conn.execute(
+            select(func.min(OutboxEvent.created_at)).where(OutboxEvent.state == PENDING)
+        ).scalar()
+        dead_ids = conn.execute(
+            select(OutboxEvent.id).where(OutboxEvent.state == DEAD)
+            .order_by(OutboxEvent.id).limit(10)
+        ).scalars().all()
+    return {
+        "pushing": push_enabled(), "pending": c[PENDING], "dead": c[DEAD],
+        "dead_ids": list(dead_ids),
+        "oldest_pending_at": _stamp(oldest) if oldest else None,
+    }
+
+
+def list_events(engine: Engine, dead_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:
+    """Undelivered events (or only dead ones), oldest first, without their payloads."""
+    states = [DEAD] if dead_only else [PENDING, DEAD]
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(OutboxEvent.id, OutboxEvent.event_id, OutboxEvent.topic,
+                   OutboxEvent.state, OutboxEvent.attempts, OutboxEvent.created_at,
+                   OutboxEvent.next_attempt_at, OutboxEvent.last_error)
+            .where(OutboxEvent.state.in_(states)).order_by(OutboxEvent.id).limit(limit)
+        ).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def retry(engine: Engine, ids: Iterable[str] = (), dead: bool = False) -> int:
+    """Send events again: the given ones (id or event_id) or every dead one; returns how
+    many were queued (attempts start again from zero)."""
+    conds = []
+    keys = [str(i) for i in ids]
+    if keys:
+        nums = [int(k) for k in keys if k.isdigit()]
+        conds.append(or_(OutboxEvent.event_id.in_(keys), OutboxEvent.id.in_(nums)))
+    if dead:
+        conds.append(OutboxEvent.state == DEAD)
+    if not conds:
+        return 0
+    with engine.begin() as conn:
+        res = conn.execute(
+            update(OutboxEvent)
+            .where(or_(*conds), OutboxEvent.state.in_([DEAD, PENDING]))
+            .values(state=PENDING, attempts=0, next_attempt_at=None)
+        )
+    return res.rowcount or 0
