@@ -56,13 +56,16 @@ from queries.domain import (
     ASSISTANCE_KINDS,
     CIRCLE_KM,
     EARTH_RADIUS_KM,
+    FAIR_COUNTS,
+    FE_CRITERIA,
     KEY_GROUPS,
     OVERDUE_DAYS,
     PLACEMENT_FORMS,
+    TRAINING_KINDS,
     VACANCY_TYPES,
 )
 from queries.geo import haversine_km, within_circle
-from queries.metrics import METRIC_KEYS, VALUE_RULES
+from queries.metrics import DECIMALS, METRIC_KEYS, SCALES, VALUE_RULES
 from queries.models import (
     Assistance,
     Employer,
@@ -86,6 +89,18 @@ UNSPECIFIED = "未标明"
 SALARY_BANDS: tuple[str, ...] = ("<3000", "3000–4999", "5000–7999", "≥8000", UNSPECIFIED)
 GRID_DEG = 0.05  # spatial grid cell for the 3-km joins (≈ 5.5 km north-south)
 SERIES_MONTHS = 12
+# SPEC section 6.2 parts (see queries/services.py for how they are computed).
+SERVICE_PARTS: list[str] = (
+    ["js_reg_month", "js_reg_year", "emp_total", "emp_reg_year", "emp_hiring",
+     "lab_employed", "unemp_reg", "unemp_long", "lab_reg_force", "lab_active", "dif_unassisted",
+     "fair_year"]
+    + [f"fair_{c}" for c in FAIR_COUNTS]
+    + ["tr_year", "tr_completed", "tr_certified", "tr_subsidised", "tr_remote"]
+    + [f"tr_kind_{k}" for k in TRAINING_KINDS]
+    + ["iv_year", "iv_remote", "iv_offer", "iv_decided", "loan_year", "loan_fen", "loan_jobs",
+       "sat_n", "sat_score", "sat_satisfied", "fe_communities", "fe_compliant"]
+    + [f"fe_fail_{c}" for c in FE_CRITERIA]
+)
 
 
 # ---------------------------------------------------------------- windows
@@ -236,6 +251,21 @@ def _latest_placements(conn: Any, w: Windows) -> pd.DataFrame:
             bindparam("today", w.today, type_=Date), bindparam("n", LATEST_PLACEMENTS)
         ).columns(code=String, placed_at=DateTime, form=String, placement_id=String)
         return _frame(conn, stmt)
+    if conn.dialect.name in ("mysql", "mariadb"):
+        # MariaDB has no LATERAL: rank each code's placements with a window function.
+        rank = func.row_number().over(
+            partition_by=P.community_code,
+            order_by=(P.placed_at.desc(), P.placement_id.desc()),
+        )
+        ranked = (
+            select(P.community_code.label("code"), P.placed_at, P.form, P.placement_id,
+                   rank.label("rn"))
+            .where(P.placed_on <= w.today, P.community_code.in_(select(R.code)))
+            .subquery()
+        )
+        return _frame(conn, select(ranked.c.code, ranked.c.placed_at, ranked.c.form,
+                                   ranked.c.placement_id)
+                      .where(ranked.c.rn <= LATEST_PLACEMENTS))
     newest = (
         select(P.placed_at, P.form, P.placement_id)
         .where(P.community_code == R.code, P.placed_on <= w.today)
@@ -557,9 +587,18 @@ def _ratio(num: int, den: int, digits: int) -> float | None:
 
 
 def _metrics_of(p: dict[str, int]) -> dict[str, int | float | None]:
-    """All SPEC §3 metric values of one region from its summed parts (queries.metrics rules)."""
-    return {key: p[num] if den is None else _ratio(p[num], p[den], decimals)
-            for key, num, den, decimals in VALUE_RULES}
+    """All SPEC §3 and §6.2 metric values of one region from its summed parts
+    (queries.metrics rules)."""
+    out: dict[str, int | float | None] = {
+        key: p[num] if den is None else _ratio(p[num], p[den], decimals)
+        for key, num, den, decimals in VALUE_RULES
+    }
+    for key, scale in SCALES.items():
+        out[key] = round(p[VALUE_NUM[key]] / scale, DECIMALS[key])
+    return out
+
+
+VALUE_NUM: dict[str, str] = {key: num for key, num, _, _ in VALUE_RULES}
 
 
 PART_COLUMNS: tuple[str, ...] = tuple(
@@ -573,6 +612,7 @@ PART_COLUMNS: tuple[str, ...] = tuple(
     + ["as_year"] + [f"as_kind_{k}" for k in ASSISTANCE_KINDS]
     + ["hh_outstanding", "hh_overdue", "hh_identified", "hh_cleared", "hh_cleared_days"]
     + ["circle_communities", "circle_covered"]
+    + SERVICE_PARTS
 )
 
 

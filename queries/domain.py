@@ -38,6 +38,22 @@ ASSISTANCE_KINDS: tuple[str, ...] = (
     "visit",
 )
 
+# SPEC section 6.1: services KINDs.
+FAIR_MODES: tuple[str, ...] = ("onsite", "online", "livestream")
+# The count columns of a job fair, summed by job_fairs.<c>.year.
+FAIR_COUNTS: tuple[str, ...] = ("employers", "posts", "visitors", "intentions", "views")
+TRAINING_KINDS: tuple[str, ...] = ("skills", "entrepreneurship", "platform", "other")
+SERVICE_MODES: tuple[str, ...] = ("onsite", "remote")  # trainings and interviews
+INTERVIEW_OUTCOMES: tuple[str, ...] = ("offer", "no_offer", "pending")
+SURVEY_SERVICES: tuple[str, ...] = (
+    "registration", "referral", "guidance", "training", "job_fair", "other",
+)
+SURVEY_CHANNELS: tuple[str, ...] = ("onsite", "phone", "online")
+# SPEC section 6.2: the 充分就业社区 criteria, in display order.
+FE_CRITERIA: tuple[str, ...] = ("employment", "long_term", "zero_households", "assistance")
+FE_EMPLOYMENT_MIN = 0.95  # employed ÷ (employed + unemployed) at least this
+LONG_TERM_DAYS = 180  # unemployed longer than this (strictly) is long-term
+
 EARTH_RADIUS_KM = 6371.0088
 CIRCLE_KM = 3.0
 # Float haversine of a point placed exactly 3.0 km away can come out as 3.0000000000000004;

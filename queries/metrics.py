@@ -14,7 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import product
 
-from queries.domain import ASSISTANCE_KINDS, KEY_GROUPS, PLACEMENT_FORMS, VACANCY_TYPES
+from queries.domain import (
+    ASSISTANCE_KINDS,
+    FAIR_COUNTS,
+    FE_CRITERIA,
+    KEY_GROUPS,
+    PLACEMENT_FORMS,
+    TRAINING_KINDS,
+    VACANCY_TYPES,
+)
 
 # What kind of number a metric is: decides formatting, roll-up and suppression.
 COUNT, SHARE, RATIO, MEAN = "count", "share", "ratio", "mean"
@@ -23,6 +31,9 @@ DIMENSIONS: dict[str, tuple[str, ...]] = {
     "type": VACANCY_TYPES,
     "group": KEY_GROUPS,
     "kind": ASSISTANCE_KINDS,
+    "fair_count": FAIR_COUNTS,
+    "training_kind": TRAINING_KINDS,
+    "criterion": FE_CRITERIA,
 }
 
 
@@ -41,6 +52,9 @@ class Family:
     # The per-community part columns (queries/aggregate.py) the value comes from: one for a
     # count (summed up the tree), (numerator, denominator) for a share, ratio or mean.
     parts: tuple[str, ...] = ()
+    # A count kept in smaller units so that it sums exactly (loan amounts in fen): the
+    # value is the summed part ÷ scale, with `decimals` decimals.
+    scale: int = 1
 
     @property
     def dims(self) -> tuple[str, ...]:
@@ -138,7 +152,92 @@ _REST = [
            ("circle_covered", "circle_communities")),
 ]
 
-FAMILIES: tuple[Family, ...] = tuple(_PLACEMENTS + _VACANCIES + _KEY_GROUP_BLOCK + _REST)
+# SPEC section 6.2. Job-fair families count fairs whose region_code is R or below (a fair
+# may belong to any level), so their parts sit on any region, not only communities.
+_SERVICES = [
+    _count("jobseekers.registered.month", "js_reg_month",
+           "persons in R with registered_on in the month window (自助求职登记)", True,
+           ("本月求职登记", "Registered this month")),
+    _count("jobseekers.registered.year", "js_reg_year",
+           "persons in R with registered_on in the year window (自助求职登记)", True,
+           ("本年求职登记", "Registered this year")),
+    _count("employers.total", "emp_total", "employers with community in R", False,
+           ("入驻企业", "Employers")),
+    _count("employers.registered.year", "emp_reg_year",
+           "employers with community in R and registered_on in the year window", False,
+           ("本年新入驻企业", "Employers joined this year")),
+    _count("employers.hiring", "emp_hiring",
+           "employers with community in R that have ≥ 1 open vacancy", False,
+           ("在招企业", "Employers hiring")),
+    _count("labour.employed", "lab_employed",
+           "persons in R with status employed or flexible", True,
+           ("就业人数", "Employed")),
+    _count("unemployed.registered", "unemp_reg", "persons in R with status unemployed and "
+           "key group registered_unemployed", True, ("登记失业人数", "Registered unemployed")),
+    _count("unemployed.long_term", "unemp_long", "persons in R with status unemployed and "
+           "date(T) − unemployed_since > 180 days", True,
+           ("长期失业人数", "Long-term unemployed")),
+    Family("unemployment.registered_rate", "登记失业率 = unemployed.registered ÷ "
+           "(labour.employed + unemployed.registered)", SHARE, 4, False,
+           ("unemployed.registered", "labour.employed"),
+           ("登记失业率", "Registered unemployment rate"), "recompute",
+           ("unemp_reg", "lab_reg_force")),
+    _count("job_fairs.year", "fair_year",
+           "job fairs with region_code R or below held in the year window", False,
+           ("招聘会场次", "Job fairs")),
+    _count("job_fairs.{fair_count}.year", "fair_{fair_count}",
+           "the sum of that column over the year's job fairs of R or below", False),
+    _count("trainings.year", "tr_year", "trainings in R started in the year window", True,
+           ("培训人次", "Trainings")),
+    _count("trainings.completed.year", "tr_completed", "of the year's trainings, those "
+           "completed on or before date(T)", True, ("结业人次", "Trainings completed")),
+    _count("trainings.certified.year", "tr_certified", "of the year's trainings, those "
+           "certified (and not completed after date(T))", True,
+           ("取证人次", "Certificates")),
+    _count("trainings.subsidised.year", "tr_subsidised", "of the year's trainings, those "
+           "subsidised", True, ("补贴培训人次", "Subsidised trainings")),
+    _count("trainings.remote.year", "tr_remote", "of the year's trainings, those remote",
+           True, ("线上培训人次", "Remote trainings")),
+    _count("trainings.by_kind.{training_kind}", "tr_kind_{training_kind}",
+           "trainings of that kind started in the year window", True),
+    _count("interviews.year", "iv_year", "interviews in R held in the year window", True,
+           ("面试人次", "Interviews")),
+    _count("interviews.remote.year", "iv_remote", "of the year's interviews, those remote",
+           True, ("远程面试人次", "Remote interviews")),
+    Family("interviews.offer_rate.year", "offers ÷ (offer + no_offer) among the year's "
+           "interviews", SHARE, 4, False, ("interviews.year",),
+           ("面试录用率", "Offer rate"), "recompute", ("iv_offer", "iv_decided")),
+    _count("loans.year", "loan_year", "loans in R granted in the year window", True,
+           ("创业担保贷款笔数", "Start-up loans")),
+    Family("loans.amount.year", "the sum of amount (yuan) of the year's loans", COUNT, 2,
+           False, (), ("贷款金额(元)", "Loan amount (CNY)"), "sum", ("loan_fen",),
+           scale=100),
+    _count("loans.jobs_created.year", "loan_jobs", "the sum of jobs_created of the year's "
+           "loans", False, ("带动就业人数", "Jobs created")),
+    _count("satisfaction.responses.year", "sat_n",
+           "satisfaction answers in R in the year window", False,
+           ("评价人次", "Survey answers")),
+    Family("satisfaction.score.year", "the mean score of the year's answers", MEAN, 2, False,
+           (), ("满意度平均分", "Mean satisfaction score"), "recompute",
+           ("sat_score", "sat_n")),
+    Family("satisfaction.satisfied_share.year", "the share of the year's answers with score "
+           "≥ 4", SHARE, 4, False, (), ("满意率", "Satisfied share"), "recompute",
+           ("sat_satisfied", "sat_n")),
+    _count("full_employment.communities", "fe_communities", "communities in R", False,
+           ("社区总数", "Communities")),
+    _count("full_employment.compliant", "fe_compliant",
+           "communities in R meeting all four criteria", False,
+           ("充分就业社区", "Full-employment communities")),
+    Family("full_employment.rate", "compliant ÷ communities", SHARE, 4, False, (),
+           ("充分就业社区达标率", "Full-employment compliance"), "recompute",
+           ("fe_compliant", "fe_communities")),
+    _count("full_employment.failing.{criterion}", "fe_fail_{criterion}",
+           "communities in R failing criterion c", False),
+]
+
+FAMILIES: tuple[Family, ...] = tuple(
+    _PLACEMENTS + _VACANCIES + _KEY_GROUP_BLOCK + _REST + _SERVICES
+)
 
 
 def _expand_all() -> list[tuple[str, Family, dict[str, str]]]:
@@ -148,7 +247,7 @@ def _expand_all() -> list[tuple[str, Family, dict[str, str]]]:
     for g in KEY_GROUPS:  # per group: registered, assisted, placed, rate
         for fam in _KEY_GROUP_BLOCK:
             out.append((fam.pattern.format(group=g), fam, {"group": g}))
-    for fam in _REST:
+    for fam in _REST + _SERVICES:
         out += [(k, fam, d) for k, d in fam.expand()]
     return out
 
@@ -180,6 +279,12 @@ VALUE_RULES: tuple[tuple[str, str, str | None, int], ...] = tuple(
     for k, f, d in _ALL
 )
 
+# Keys whose summed part is in smaller units (value = part ÷ scale).
+SCALES: dict[str, int] = {k: f.scale for k, f, _ in _ALL if f.scale != 1}
+# Families whose parts belong to any region (job fairs), not only to communities: the
+# roll-up test allows a parent above the sum of its children for these.
+ANY_LEVEL_KEYS: frozenset[str] = frozenset(k for k in METRIC_KEYS if k.startswith("job_fairs."))
+
 
 def label(key: str, lang: str = "zh") -> str | None:
     """The declared display label of a key (None when its family has none)."""
@@ -191,4 +296,4 @@ def label(key: str, lang: str = "zh") -> str | None:
 
 __all__ = ["Family", "FAMILIES", "METRIC_KEYS", "DERIVED_KEYS", "COUNT_KEYS", "PERSON_KEYS",
            "PERCENT_KEYS", "RATIO_KEYS", "MEAN_KEYS", "DERIVED_FROM", "DECIMALS", "FAMILY_OF",
-           "DIMS_OF", "label", "COUNT", "SHARE", "RATIO", "MEAN"]
+           "DIMS_OF", "SCALES", "ANY_LEVEL_KEYS", "label", "COUNT", "SHARE", "RATIO", "MEAN"]

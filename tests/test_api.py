@@ -409,7 +409,7 @@ def test_openapi_document_is_valid_and_lists_every_metric(client) -> None:  # no
                                  "/api/v1/exchange/{kind}", "/healthz"}
     metrics = doc["components"]["schemas"]["Metrics"]
     assert metrics["required"] == list(METRIC_KEYS)
-    assert len(METRIC_KEYS) == 63
+    assert len(METRIC_KEYS) == 103
     assert set(doc["paths"]["/api/v1/regions/{code}/metrics"]["get"]["responses"]) == {
         "200", "304", "400", "401", "403", "404", "503"}
 
