@@ -46,6 +46,7 @@ ROLES_FOR = {
     "wall": ("wall", "leader"),
     "region": ("leader",),
     "embed": ("embed", "leader"),
+    "report": ("leader",),  # the printable 进展情况表 (SPEC 8): exact values, leaders only
     "callback": ("wall", "embed", "leader"),
     "api": ("leader", "exchange"),
     "exchange": ("exchange",),
@@ -397,7 +398,7 @@ def register(server: Flask) -> None:
             _, problem = parse_json_body(records=True)
             if problem is not None:
                 return problem
-        if kind in ("wall", "region", "embed") and from_query:
+        if kind in ("wall", "region", "embed", "report") and from_query:
             g.set_cookie = from_query
             if kind != "embed":
                 # Take the token out of the address bar (and so out of later logs, history

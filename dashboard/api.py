@@ -263,6 +263,44 @@ def region_metrics(code: str) -> Response:
     return _serve_region(code, "m", _metrics_payload)
 
 
+REPORT_TYPES = {
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "csv": "text/csv; charset=utf-8",
+}
+
+
+@bp.get("/regions/<code>/report.xlsx")
+def region_report(code: str) -> Response:
+    """进展情况表 (SPEC 8) as XLSX, or CSV with `?format=csv`; leader and exchange tokens."""
+    from dashboard import reports
+    from layouts.i18n import norm_lang
+
+    fmt = request.args.get("format", "xlsx")
+    if fmt not in REPORT_TYPES:
+        raise ApiError(400, "format must be xlsx or csv")
+    lang = norm_lang(request.args.get("lang"))
+    _check_code(code)
+    denied = authorize(code)
+    if denied is not None:
+        return denied
+    batch = _batch()
+    etag = _etag(batch, f"{code}-report-{fmt}-{lang}")
+    cached = _not_modified(batch, etag)
+    if cached is not None:
+        return cached
+    key = _body_key(batch, code, f"report-{fmt}-{lang}")
+    body = cache.cache.get(key)
+    if body is None:
+        batch, reg, children = _region_view(code)
+        report = reports.build(reg, children, batch.as_of_iso(_settings().timezone), lang)
+        body = reports.to_xlsx(report) if fmt == "xlsx" else reports.to_csv(report)
+        cache.cache.set(key, body)
+    resp = Response(body, status=200, content_type=REPORT_TYPES[fmt])
+    day = batch.as_of_iso(_settings().timezone)[:10]
+    resp.headers["Content-Disposition"] = f'attachment; filename="report-{code}-{day}.{fmt}"'
+    return _snapshot_headers(resp, batch, etag)
+
+
 def _search_args() -> tuple[str, str | None, str | None, int]:
     q = request.args.get("q", "").strip()
     if len(q) > SEARCH_QUERY_MAX:

@@ -213,7 +213,7 @@ def register(app: dash.Dash) -> None:
                             + (f"?{query}" if query else ""))
         kind, code, panel = parse_route(request.path)
         if kind == "unknown":
-            if request.path.startswith(("/wall", "/region", "/embed")):
+            if request.path.startswith(("/wall", "/region", "/embed", "/report")):
                 return not_found_response(norm_lang(request.args.get("lang")))
             return None
         if kind == "embed" and panel not in PANEL_IDS:
@@ -225,6 +225,9 @@ def register(app: dash.Dash) -> None:
         if known is False:
             return not_found_response(norm_lang(request.args.get("lang")))
         return None
+
+    # The printable 进展情况表 (SPEC 8): a plain page, no Dash, so it prints as it reads.
+    server.add_url_rule("/report/<code>", endpoint="report_page", view_func=report_page)
 
     @server.route("/_wall/state")
     def _state():  # noqa: ANN202
@@ -513,6 +516,31 @@ def render_panel(module: Any, target: dict | None, view: dict | None) -> list[An
     as_of = html.Span([t("as_of", lang), " ", html.Time(p["as_of"], dateTime=batch.as_of_iso(tz))])
     return ([cells[c] for c in module.CELLS] + [figures[g] for g in module.GRAPHS]
             + [code, as_of, p["name"]])
+
+
+def report_page(code: str) -> Response:
+    """`/report/<code>`: the progress table as an A4 page (zh, or English with lang=en)."""
+    from dashboard import reports
+
+    lang = norm_lang(request.args.get("lang"))
+    try:
+        rv = cache.region_view(code)
+    except Exception:  # noqa: BLE001 - database away: say so, never a traceback
+        rv = None
+    if rv is None:
+        return Response(f"<!doctype html><meta charset=\"utf-8\"><p>{t('waiting', lang)}</p>",
+                        status=503, mimetype="text/html")
+    batch, region, children = rv
+    if region is None:
+        return not_found_response(lang)
+    report = reports.build(region, children, batch.as_of_iso(get_runtime().settings.timezone),
+                           lang)
+    q = "&lang=en" if lang == "en" else ""
+    links = {t("report.xlsx", lang): f"/api/v1/regions/{code}/report.xlsx?format=xlsx{q}",
+             t("report.csv", lang): f"/api/v1/regions/{code}/report.xlsx?format=csv{q}"}
+    resp = Response(reports.to_html(report, links), mimetype="text/html")
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
 
 
 def _dump(obj: Any) -> str:

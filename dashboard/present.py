@@ -142,6 +142,85 @@ def fmt_month(key: str, lang: str = "zh", first: bool = False) -> str:
     return f"{m}月<br>{y}年" if m == 1 or first else f"{m}月"
 
 
+def fmt_day(value: Any, lang: str = "zh") -> str:
+    """A date as a short day ("12月5日" / "Dec 5")."""
+    d = parse_instant(value)
+    if d is None:
+        return DASH
+    return d.strftime("%b %-d") if norm_lang(lang) == "en" else f"{d.month}月{d.day}日"
+
+
+def expected_share(given: Any, as_of: Any) -> float | None:
+    """时序进度 (SPEC 6.2): the snapshot's `expected`, else day of year ÷ days in the year of
+    the as-of date, 4 decimals; None without either."""
+    if _is_num(given):
+        return float(given)
+    d = parse_instant(as_of)
+    if d is None:
+        return None
+    days = 366 if d.year % 4 == 0 and (d.year % 100 != 0 or d.year % 400 == 0) else 365
+    return round(d.timetuple().tm_yday / days, 4)
+
+
+# The four 充分就业社区 criteria (SPEC 6.2), in display order.
+CRITERIA: tuple[str, ...] = ("employment", "long_term", "zero_households", "assistance")
+
+
+def upcoming_fairs(items: Any, lang: str,
+                   visible: Callable[[str], bool] | None = None) -> list[dict[str, Any]]:
+    """The next job fairs (SPEC 6.3: the only future dates on screen), at most 10."""
+    out = []
+    for f in _bounded(items, 10):
+        code = str(f.get("region_code") or "")
+        where = f.get("region_name") or ""
+        if visible is not None and code and not visible(code):
+            where = ""
+        out.append({
+            "date": fmt_day(f.get("held_on"), lang),
+            "title": f.get("title") or DASH,
+            "mode": enum("mode", str(f.get("mode")), lang) if f.get("mode") else "",
+            "where": where,
+        })
+    return out
+
+
+def act_on(items: Any, lang: str) -> list[dict[str, Any]]:
+    """Communities failing at least one criterion, worst first, with the criteria failed."""
+    out = []
+    for c in _bounded(items):
+        failing = [k for k in (c.get("failing") or []) if k in CRITERIA]
+        out.append({
+            "code": c.get("code"),
+            "name": c.get("name") or c.get("code") or DASH,
+            "failing": failing,
+            "labels": [t(f"crit.{k}", lang) for k in failing],
+        })
+    return out
+
+
+def criteria(m: dict[str, dict[str, Any]], values: Any, lang: str) -> list[dict[str, Any]]:
+    """One community's four criteria: met or not (its failing counts) and the figure behind it.
+
+    `values` (per-criterion values the snapshot may carry) wins over the metrics fallback.
+    """
+    values = values if isinstance(values, dict) else {}
+    share = values.get("employment")
+    fallback = {
+        "employment": {"v": share, "s": fmt_pct(share)} if _is_num(share)
+        else m.get("labour.employed"),
+        "long_term": m.get("unemployed.long_term"),
+        "zero_households": m.get("zero_households.overdue"),
+        "assistance": m.get("key_groups.difficulty.assisted.year"),
+    }
+    out = []
+    for c in CRITERIA:
+        fail = m.get(f"full_employment.failing.{c}") or {}
+        met = None if fail.get("v") is None else fail["v"] == 0
+        out.append({"key": c, "label": t(f"crit.{c}", lang), "met": met,
+                    "value": (fallback[c] or {}).get("s", DASH)})
+    return out
+
+
 SUPPRESS_LEVELS = frozenset(["township", "community"])
 
 
@@ -341,11 +420,18 @@ def present(
             completion = metrics[key] / target
         if m.get(key, {}).get("suppressed"):
             completion = None  # a completion rate would reveal the hidden count
+        expected = expected_share(tgt.get("expected"), as_of)
+        pct = completion if _is_num(completion) else None
         targets[key] = {
             "target": fmt_value(key, target, lang),
             "done": m.get(key, {}).get("s", DASH),
             "completion": fmt_pct(completion),
-            "pct": completion if _is_num(completion) else None,
+            "pct": pct,
+            # 时序进度: the share of the year gone; completion at or above it is ahead.
+            "expected": fmt_pct(expected),
+            "expected_v": expected,
+            "pace": None if pct is None or expected is None
+            else ("ahead" if pct >= expected else "behind"),
         }
 
     lists = region.get("lists") or {}
@@ -413,4 +499,7 @@ def present(
         "latest": latest,
         "newest": [_vacancy(v) for v in _bounded(lists.get("newest_vacancies"))],
         "nearby": [_vacancy(v) for v in _bounded(lists.get("nearby_vacancies"))],
+        "fairs": upcoming_fairs(lists.get("upcoming_fairs"), lang, visible),
+        "act_on": act_on(lists.get("full_employment_act_on"), lang),
+        "criteria": criteria(m, lists.get("full_employment_criteria"), lang),
     }

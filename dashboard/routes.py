@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 
-# kind → pattern; groups: (code,) for wall and region, (panel, code) for embed.
+# kind → pattern; groups: (code,) for wall, region and report, (panel, code) for embed.
 ROUTES: dict[str, re.Pattern[str]] = {
     "wall": re.compile(r"^/wall/([^/]*)/?$"),
     "region": re.compile(r"^/region/([^/]*)/?$"),
     "embed": re.compile(r"^/embed/([^/]*)/([^/]*)/?$"),
+    "report": re.compile(r"^/report/([^/]*)/?$"),
 }
 CODE_RE = re.compile(r"^[0-9A-Za-z]{1,20}$")
 PANEL_RE = re.compile(r"^[a-z_]{1,30}$")

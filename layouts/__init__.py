@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from layouts import circle, key_groups, overview, placements, vacancies, zero_households
+from layouts import (
+    circle,
+    full_employment,
+    key_groups,
+    overview,
+    placements,
+    services,
+    vacancies,
+    zero_households,
+)
 
 PANELS: tuple[ModuleType, ...] = (
     overview,
@@ -13,6 +22,8 @@ PANELS: tuple[ModuleType, ...] = (
     key_groups,
     zero_households,
     circle,
+    services,
+    full_employment,
 )
 PANEL_IDS: tuple[str, ...] = tuple(m.PANEL_ID for m in PANELS)
 BY_ID: dict[str, ModuleType] = {m.PANEL_ID: m for m in PANELS}

@@ -80,3 +80,32 @@ def trend_figure(p: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
     top = max(y) if y and max(y) > 0 else 1
     return style_figure(fig, ctx, yaxis={"visible": False, "range": [0, top * 1.25]},
                         xaxis={"tickangle": 0, "showgrid": False}, bargap=0.35)
+
+
+def target_rows(p: dict[str, Any], lang: str, keys: list[str] | None = None,
+                limit: int = 6) -> Any:
+    """Targets as provincial progress tables show them: done / target, completion, and the
+    时序进度 (share of the year gone) as a mark on the bar with ahead / behind."""
+    chosen = [(k, p["targets"][k]) for k in (keys or list(p["targets"])) if k in p["targets"]]
+    rows = []
+    for key, tg in chosen[:limit]:
+        pct = tg.get("pct") or 0
+        exp = tg.get("expected_v")
+        pace = tg.get("pace")
+        bar = [html.Div(className="tg-fill", style={"width": f"{min(pct, 1) * 100:.1f}%"})]
+        if exp is not None:
+            bar.append(html.Div(className="tg-exp", style={"left": f"{min(exp, 1) * 100:.1f}%"}))
+        rows.append(html.Li([
+            html.Div([html.Span(metric_label(key, lang), className="tg-name"), html.Span([
+                html.Span(f"{t('done', lang)} ", className="muted"),
+                html.B(tg["done"]),
+                html.Span(f" / {t('target', lang)} {tg['target']}", className="muted"),
+            ], className="tg-nums")], className="tg-top fit"),
+            html.Div(bar, className="tg-bar"),
+            html.Div(tg["completion"], className=f"tg-pct {pace or ''}".strip()),
+            html.Div([
+                html.Span(f"{t('expected', lang)} {tg.get('expected', '—')}", className="muted"),
+                html.Span(t(f"pace.{pace}", lang), className=f"pace {pace}") if pace else None,
+            ], className="tg-pace"),
+        ], className="tg-row"))
+    return html.Ul(rows, className="targets")
