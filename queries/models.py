@@ -60,6 +60,8 @@ class Person(Base):
     kg_returnee: Mapped[bool] = mapped_column(Boolean, default=False)
     registered_on: Mapped[dt.date | None] = mapped_column(Date)
     household_id: Mapped[str | None] = mapped_column(String(64))
+    # Only with status unemployed (SPEC 6.1); long-term unemployment counts from it.
+    unemployed_since: Mapped[dt.date | None] = mapped_column(Date)
 
 
 class Household(Base):
@@ -81,6 +83,7 @@ class Employer(Base):
     name: Mapped[str] = mapped_column(String(200))
     industry: Mapped[str | None] = mapped_column(String(60))
     community_code: Mapped[str | None] = mapped_column(String(12))
+    registered_on: Mapped[dt.date | None] = mapped_column(Date)  # 企业入驻 (SPEC 6.1)
 
 
 class Vacancy(Base):
@@ -150,6 +153,83 @@ class Target(Base):
     metric: Mapped[str] = mapped_column(String(80), primary_key=True)
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     target: Mapped[float] = mapped_column(Float)
+
+
+class JobFair(Base):
+    """A job fair (招聘会) of a region at any level; the counts are as reported."""
+
+    __tablename__ = "job_fairs"
+    fair_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    region_code: Mapped[str] = mapped_column(String(12), index=True)
+    held_on: Mapped[dt.date] = mapped_column(Date, index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    mode: Mapped[str] = mapped_column(String(12))
+    employers: Mapped[int | None] = mapped_column(Integer)
+    posts: Mapped[int | None] = mapped_column(Integer)
+    visitors: Mapped[int | None] = mapped_column(Integer)
+    intentions: Mapped[int | None] = mapped_column(Integer)
+    views: Mapped[int | None] = mapped_column(Integer)
+
+
+class Training(Base):
+    """One person's training course (培训)."""
+
+    __tablename__ = "trainings"
+    training_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(64))
+    community_code: Mapped[str] = mapped_column(String(12))
+    kind: Mapped[str] = mapped_column(String(20))
+    mode: Mapped[str] = mapped_column(String(8))
+    started_on: Mapped[dt.date] = mapped_column(Date)
+    completed_on: Mapped[dt.date | None] = mapped_column(Date)
+    certified: Mapped[bool | None] = mapped_column(Boolean)
+    subsidised: Mapped[bool | None] = mapped_column(Boolean)
+
+    __table_args__ = (Index("ix_trainings_community_on", "community_code", "started_on"),)
+
+
+class Interview(Base):
+    """A job interview (面试); held_on is the local date of held_at."""
+
+    __tablename__ = "interviews"
+    interview_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(64))
+    vacancy_id: Mapped[str | None] = mapped_column(String(64))
+    community_code: Mapped[str] = mapped_column(String(12))
+    held_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    held_on: Mapped[dt.date] = mapped_column(Date)
+    mode: Mapped[str] = mapped_column(String(8))
+    outcome: Mapped[str | None] = mapped_column(String(12))
+
+    __table_args__ = (Index("ix_interviews_community_on", "community_code", "held_on"),)
+
+
+class Loan(Base):
+    """A start-up guarantee loan (创业担保贷款); amount in yuan."""
+
+    __tablename__ = "loans"
+    loan_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(64))
+    community_code: Mapped[str] = mapped_column(String(12))
+    granted_on: Mapped[dt.date] = mapped_column(Date)
+    amount: Mapped[float] = mapped_column(Float)
+    jobs_created: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_loans_community_on", "community_code", "granted_on"),)
+
+
+class Survey(Base):
+    """One satisfaction answer (满意度评价); anonymous, by community."""
+
+    __tablename__ = "surveys"
+    response_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    community_code: Mapped[str] = mapped_column(String(12))
+    answered_on: Mapped[dt.date] = mapped_column(Date)
+    score: Mapped[int] = mapped_column(Integer)
+    service: Mapped[str | None] = mapped_column(String(16))
+    channel: Mapped[str | None] = mapped_column(String(8))
+
+    __table_args__ = (Index("ix_surveys_community_on", "community_code", "answered_on"),)
 
 
 # ---------------------------------------------------------------- service tables

@@ -63,6 +63,36 @@ ASSISTANCE_ALIASES = {
     "公益性岗位安置": "public_welfare_post", "公益性岗位": "public_welfare_post",
     "补贴": "subsidy", "就业补贴": "subsidy", "走访": "visit", "入户走访": "visit",
 }
+# SPEC 6.1 values as the provincial platform words them.
+FAIR_MODE_ALIASES = {
+    "线下": "onsite", "现场": "onsite", "现场招聘会": "onsite", "线上": "online",
+    "网络": "online", "网络招聘会": "online", "线上招聘会": "online", "直播": "livestream",
+    "直播带岗": "livestream", "直播招聘": "livestream",
+}
+TRAINING_KIND_ALIASES = {
+    "技能培训": "skills", "职业技能培训": "skills", "技能": "skills",
+    "创业培训": "entrepreneurship", "创业": "entrepreneurship",
+    "平台培训": "platform", "新业态培训": "platform", "平台": "platform",
+    "其他": "other", "其它": "other",
+}
+SERVICE_MODE_ALIASES = {
+    "线下": "onsite", "现场": "onsite", "线上": "remote", "远程": "remote",
+    "网络": "remote", "视频": "remote", "视频面试": "remote",
+}
+OUTCOME_ALIASES = {
+    "录用": "offer", "拟录用": "offer", "通过": "offer", "未录用": "no_offer",
+    "不录用": "no_offer", "未通过": "no_offer", "待定": "pending", "待反馈": "pending",
+}
+SURVEY_SERVICE_ALIASES = {
+    "求职登记": "registration", "登记": "registration", "岗位推荐": "referral",
+    "职业介绍": "referral", "职业指导": "guidance", "就业指导": "guidance",
+    "培训": "training", "职业培训": "training", "招聘会": "job_fair", "其他": "other",
+    "其它": "other",
+}
+CHANNEL_ALIASES = {
+    "现场": "onsite", "线下": "onsite", "电话": "phone", "电话回访": "phone",
+    "线上": "online", "网络": "online", "网上": "online",
+}
 TRUE_WORDS = frozenset({"true", "1", "是", "yes", "y", "t", "有"})
 FALSE_WORDS = frozenset({"false", "0", "否", "no", "n", "f", "无"})
 

@@ -16,13 +16,27 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, create_model, model_validator
 
-from queries.domain import ASSISTANCE_KINDS, LEVELS, PERSON_STATUSES, PLACEMENT_FORMS, VACANCY_TYPES
+from queries.domain import (
+    ASSISTANCE_KINDS,
+    FAIR_MODES,
+    INTERVIEW_OUTCOMES,
+    LEVELS,
+    PERSON_STATUSES,
+    PLACEMENT_FORMS,
+    SERVICE_MODES,
+    SURVEY_CHANNELS,
+    SURVEY_SERVICES,
+    TRAINING_KINDS,
+    VACANCY_TYPES,
+)
 from queries.exchange.fields import (
     ASSISTANCE_ALIASES,
     BOOL,
+    CHANNEL_ALIASES,
     CODE,
     CREDIT_CODE,
     DATE,
+    FAIR_MODE_ALIASES,
     FORM_ALIASES,
     GENDER_ALIASES,
     ID,
@@ -37,8 +51,12 @@ from queries.exchange.fields import (
     NAME,
     NON_NEG_INT,
     NON_NEG_NUMBER,
+    OUTCOME_ALIASES,
+    SERVICE_MODE_ALIASES,
     SHORT,
     STATUS_ALIASES,
+    SURVEY_SERVICE_ALIASES,
+    TRAINING_KIND_ALIASES,
     VACANCY_TYPE_ALIASES,
     Column,
     RowError,
@@ -50,10 +68,15 @@ from queries.models import (
     Assistance,
     Employer,
     Household,
+    Interview,
+    JobFair,
+    Loan,
     Person,
     Placement,
     Region,
+    Survey,
     Target,
+    Training,
     Vacancy,
 )
 
@@ -199,6 +222,14 @@ def _birth_year(m: Any) -> None:
         raise RowError(f"birth_year: 出生年份无效 (implausible birth year {m.birth_year})")
 
 
+def _unemployed_since(m: Any) -> None:
+    if m.unemployed_since is not None and m.status != "unemployed":
+        raise RowError(
+            "unemployed_since: 失业日期仅限失业人员 "
+            "(unemployed_since only with status unemployed)"
+        )
+
+
 def _zero_dates(m: Any) -> None:
     if m.zero_cleared_on is not None:
         if m.zero_identified_on is None:
@@ -220,6 +251,21 @@ def _vacancy_rules(m: Any) -> None:
         raise RowError("salary_min: 最低月薪高于最高月薪 (salary_min greater than salary_max)")
     if m.closed_on is not None and m.posted_on and m.closed_on < m.posted_on:
         raise RowError("closed_on: 关闭日期早于发布日期 (closed_on before posted_on)")
+
+
+def _training_dates(m: Any) -> None:
+    if m.completed_on is not None and m.started_on and m.completed_on < m.started_on:
+        raise RowError("completed_on: 结业日期早于开班日期 (completed_on before started_on)")
+
+
+def _loan_amount(m: Any) -> None:
+    if m.amount is not None and m.amount <= 0:
+        raise RowError(f"amount: 贷款金额须大于 0 (amount must be > 0, got {m.amount})")
+
+
+def _survey_score(m: Any) -> None:
+    if m.score is not None and not 1 <= m.score <= 5:
+        raise RowError(f"score: 评分须为 1–5 的整数 (score must be 1–5, got {m.score})")
 
 
 def _target_year(m: Any) -> None:
@@ -244,7 +290,8 @@ REGISTRY: dict[str, Kind] = {k.name: k for k in (
              C("lon", LON),
              C("population", NON_NEG_INT, ("人口", "常住人口")),
          )),
-    Kind("persons", "人员", Person, id=("person_id",), checks=(_birth_year,), columns=(
+    Kind("persons", "人员", Person, id=("person_id",), checks=(_birth_year, _unemployed_since),
+         columns=(
         C("person_id", ID, required=True),
         COMMUNITY,
         C("id_number", ID_NUMBER, ("身份证号", "身份证号码", "公民身份号码")),
@@ -257,6 +304,7 @@ REGISTRY: dict[str, Kind] = {k.name: k for k in (
         C("key_groups", KEY_GROUP_LIST, ("重点群体", "人员类别")),
         C("registered_on", DATE, ("登记日期",)),
         C("household_id", ID, ref="households"),
+        C("unemployed_since", DATE, ("失业日期", "失业时间"), note="only with status unemployed"),
     )),
     Kind("households", "家庭", Household, id=("household_id",), checks=(_zero_dates,),
          columns=(
@@ -271,6 +319,7 @@ REGISTRY: dict[str, Kind] = {k.name: k for k in (
         C("name", NAME, ("单位名称", "名称"), required=True),
         C("industry", SHORT),
         C("community_code", CODE, region="community"),
+        C("registered_on", DATE, ("入驻日期", "入驻时间"), note="企业入驻"),
     )),
     Kind("vacancies", "岗位", Vacancy, id=("vacancy_id",), checks=(_vacancy_rules,), columns=(
         C("vacancy_id", ID, required=True),
@@ -308,6 +357,68 @@ REGISTRY: dict[str, Kind] = {k.name: k for k in (
           required=True),
         C("served_on", DATE, ("服务日期",), required=True),
     )),
+    Kind("job_fairs", "招聘会", JobFair, id=("fair_id",),
+         doc="region_code may name a region of any level: a county's fair belongs to the "
+             "county (and counts for its ancestors), not to any community.",
+         columns=(
+             C("fair_id", ID, ("招聘会编号",), required=True),
+             C("region_code", CODE, ("举办地区划代码", "区划代码", "举办地代码"),
+               required=True, region="any"),
+             C("held_on", DATE, ("举办日期", "招聘会日期"), required=True),
+             C("title", NAME, ("招聘会名称", "名称"), required=True),
+             C("mode", enum(FAIR_MODES, FAIR_MODE_ALIASES, "举办形式 (mode)"),
+               ("举办形式", "招聘会形式"), required=True),
+             C("employers", NON_NEG_INT, ("参会企业数", "参会单位数")),
+             C("posts", NON_NEG_INT, ("提供岗位数", "岗位数"), note="headcount offered"),
+             C("visitors", NON_NEG_INT, ("进场求职人数", "入场人数")),
+             C("intentions", NON_NEG_INT, ("达成意向人数", "意向人数")),
+             C("views", NON_NEG_INT, ("直播观看人次", "观看人次")),
+         )),
+    Kind("trainings", "培训", Training, id=("training_id",), checks=(_training_dates,),
+         columns=(
+             C("training_id", ID, ("培训记录编号", "培训编号"), required=True),
+             C("person_id", ID, required=True, ref="persons"),
+             COMMUNITY,
+             C("kind", enum(TRAINING_KINDS, TRAINING_KIND_ALIASES, "培训类型 (kind)"),
+               ("培训类型",), required=True),
+             C("mode", enum(SERVICE_MODES, SERVICE_MODE_ALIASES, "培训方式 (mode)"),
+               ("培训方式",), required=True),
+             C("started_on", DATE, ("开班日期", "开始日期"), required=True),
+             C("completed_on", DATE, ("结业日期",), note="≥ started_on"),
+             C("certified", BOOL, ("取得证书", "是否取证")),
+             C("subsidised", BOOL, ("享受补贴", "是否补贴")),
+         )),
+    Kind("interviews", "面试", Interview, id=("interview_id",), columns=(
+        C("interview_id", ID, ("面试编号", "面试记录编号"), required=True),
+        C("person_id", ID, required=True, ref="persons"),
+        C("vacancy_id", ID, ref="vacancies"),
+        COMMUNITY,
+        C("held_at", LOCAL_DATETIME, ("面试时间", "面试日期"), required=True,
+          date_column="held_on"),
+        C("mode", enum(SERVICE_MODES, SERVICE_MODE_ALIASES, "面试方式 (mode)"), ("面试方式",),
+          required=True),
+        C("outcome", enum(INTERVIEW_OUTCOMES, OUTCOME_ALIASES, "面试结果 (outcome)"),
+          ("面试结果",)),
+    )),
+    Kind("loans", "创业担保贷款", Loan, id=("loan_id",), checks=(_loan_amount,), columns=(
+        C("loan_id", ID, ("贷款编号",), required=True),
+        C("person_id", ID, required=True, ref="persons"),
+        COMMUNITY,
+        C("granted_on", DATE, ("发放日期", "放款日期"), required=True),
+        C("amount", NON_NEG_NUMBER, ("贷款金额", "金额"), required=True, note="yuan, > 0"),
+        C("jobs_created", NON_NEG_INT, ("带动就业人数",)),
+    )),
+    Kind("surveys", "满意度评价", Survey, id=("response_id",), checks=(_survey_score,),
+         columns=(
+             C("response_id", ID, ("评价编号", "问卷编号"), required=True),
+             COMMUNITY,
+             C("answered_on", DATE, ("评价日期",), required=True),
+             C("score", INT, ("评分", "满意度评分"), required=True, note="1–5"),
+             C("service", enum(SURVEY_SERVICES, SURVEY_SERVICE_ALIASES, "服务事项 (service)"),
+               ("服务事项", "评价事项")),
+             C("channel", enum(SURVEY_CHANNELS, CHANNEL_ALIASES, "评价渠道 (channel)"),
+               ("评价渠道", "渠道")),
+         )),
     Kind("targets", "目标", Target, id=("region_code", "metric", "year"),
          checks=(_target_year,), columns=(
              C("region_code", CODE, ("区划代码",), required=True, region="any"),
