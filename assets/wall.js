@@ -4,8 +4,16 @@
  * One 250 ms timer drives everything (scaling, clock, rotation, progress, polling,
  * quiet-hour reload), so nothing piles up over days and nothing needs clearing on
  * navigation. Polling is a plain fetch of /_wall/state: it detects an outage without
- * touching Dash callbacks (a failed callback would log console errors) and pushes the
- * batch id into the `batch` store only when the snapshot changed.
+ * touching Dash callbacks (a failed callback would log console errors). On the region page
+ * and embeds a new batch goes into the `batch` store (every panel refetches); a wall asks
+ * for one panel at a time through its `want-<panel>` store: the panel about to be shown,
+ * shortly before it is shown, and on a batch change the shown panel after a random delay
+ * (a hall of walls is no stampede). Old content stays until the new answer arrives.
+ *
+ * Several screens as one wall: with sync=1 the step is a function of the server clock
+ * (offset estimated from /_wall/state's `now`, NTP-style), switched by a timer aimed at
+ * the step boundary; with tile=CxR&pos=i the canvas is laid out whole and only tile i is
+ * scaled into the window.
  */
 (function () {
   'use strict';
@@ -16,6 +24,19 @@
     activePanel: function (target, view) {
       if (!view || view.kind !== 'region' || !target) return dc.no_update;
       return target.panel || 'overview';
+    },
+    /* Region page and embeds: every panel wants the target region at the current batch.
+       A wall sets its want stores itself (fetchStep below). */
+    wants: function (target, batch, view) {
+      var ctx = dc.callback_context || {};
+      var n = (ctx.outputs_list || []).length;
+      var out = [];
+      var none = !view || view.kind === 'wall' || !target || !target.region;
+      for (var i = 0; i < n; i++) {
+        out.push(none ? dc.no_update
+          : { region: target.region, panel: target.panel || null, batch: batch || null });
+      }
+      return out;
     }
   };
 
@@ -34,8 +55,21 @@
     online: true, snapStale: false, batch: '', computed: '', region: null,
     textStale: '{t}', textOffline: '{t}',
     reloadAt: '03:30', loadedAt: Date.now(), lastOk: Date.now(), clockSec: -1, tz: '',
-    zoneFmt: null, observer: null, fitQueued: false, fitGen: 0
+    zoneFmt: null, observer: null, fitQueued: false, fitGen: 0,
+    // One panel at a time (goal: a hall full of walls)
+    asked: {}, prefetchAt: 0, refetchAt: 0, jitter: 10000,
+    // Several screens as one wall
+    sync: false, tile: null, offset: 0, samples: [], timer: null, boundary: 0,
+    switches: []
   };
+
+  var SAMPLE_KEEP = 15, SAMPLE_BEST = 5, SWITCH_KEEP = 5000;
+
+  function rand(max) { return Math.random() * Math.max(0, max); }
+
+  function hiresNow() {
+    return (performance.timeOrigin || 0) + performance.now();
+  }
 
   function setProps(id, props) {
     if (dc.set_props) dc.set_props(id, props);
@@ -66,8 +100,18 @@
     S.textStale = d.textStale || '{t}';
     S.textOffline = d.textOffline || '{t}';
     S.lastPoll = Date.now();
-    if (S.mode !== 'wall') { renderStale(); return; }
+    S.asked = {};
+    S.prefetchAt = 0;
+    S.refetchAt = 0;
+    if (S.timer) { clearTimeout(S.timer); S.timer = null; }
+    S.tile = null;
+    if (S.mode !== 'wall') { S.sync = false; renderStale(); return; }
     S.dwell = Math.max(2, parseFloat(d.dwell) || 20) * 1000;
+    S.jitter = Math.max(0, parseFloat(d.jitter) || 0) * 1000;
+    S.sync = d.sync === '1';
+    var tile = (d.tile || '').split(',').map(Number);
+    if (tile.length === 3 && tile[0] >= 1 && tile[1] >= 1 && tile[2] >= 0 &&
+        tile[2] < tile[0] * tile[1]) S.tile = tile;
     S.reloadAt = d.reload || '03:30';
     S.tz = d.tz || '';
     S.zoneFmt = null;
@@ -81,9 +125,109 @@
     });
     S.region = tour[0];
     S.paused = false;
-    show(0);
+    if (S.sync) {
+      show(syncIdx(Date.now()));
+      scheduleBoundary();
+      sampleClock(5);
+    } else {
+      show(0);
+    }
     fit();
     renderStale();
+  }
+
+  /* ---------- one panel at a time ----------
+     fetchStep asks the server for a step's panel (region, current batch) once; asking again
+     for the same region and batch is a no-op. Nothing is asked while offline (a failed
+     callback would log errors); coming back online forgets what was asked. */
+  function fetchStep(st) {
+    if (!st || !S.online || S.mode !== 'wall') return;
+    var region = st.region || S.region;
+    var key = region + '|' + S.batch;
+    if (S.asked[st.panel] === key) return;
+    S.asked[st.panel] = key;
+    setProps('want-' + st.panel, { data: { region: region, panel: null, batch: S.batch || null } });
+  }
+
+  /* The next step's panel, shortly before its turn. Not when the next step is the same
+     panel for another region: that would change what is on screen before the switch. */
+  function prefetchNext() {
+    S.prefetchAt = 0;
+    if (!S.seq.length) return;
+    var cur = S.seq[S.idx], next = S.seq[(S.idx + 1) % S.seq.length];
+    if (next.panel === cur.panel && (next.region || S.region) !== (cur.region || S.region)) return;
+    fetchStep(next);
+  }
+
+  /* When to prefetch, given when the next switch is due: a few seconds ahead, spread. */
+  function planPrefetch(switchAt) {
+    var lead = Math.min(S.dwell / 2, 4000);
+    S.prefetchAt = switchAt - lead - rand(Math.min(S.dwell / 4, 2000));
+  }
+
+  /* ---------- sync=1: the step follows the server clock ---------- */
+  function syncStepNo(localMs) { return Math.floor((localMs + S.offset) / S.dwell); }
+
+  function syncIdx(localMs) {
+    var n = S.seq.length || 1;
+    return ((syncStepNo(localMs) % n) + n) % n;
+  }
+
+  function scheduleBoundary() {
+    if (S.timer) clearTimeout(S.timer);
+    var now = Date.now();
+    S.boundary = (syncStepNo(now) + 1) * S.dwell;  // server epoch ms of the next switch
+    var delay = S.boundary - (now + S.offset);
+    planPrefetch(now + delay);
+    S.timer = setTimeout(onBoundary, Math.max(0, delay));
+  }
+
+  function onBoundary() {
+    S.timer = null;
+    if (S.mode !== 'wall' || !S.sync) return;
+    var left = S.boundary - (Date.now() + S.offset);
+    if (left > 1) { S.timer = setTimeout(onBoundary, left); return; }  // early (offset moved)
+    syncShow();
+    scheduleBoundary();
+  }
+
+  function syncShow() {
+    if (S.paused || !S.seq.length) return;
+    var k = syncIdx(Date.now());
+    if (k === S.idx) return;
+    // While the server is away only steps whose data is on hand are shown (never blank).
+    if (!S.online && !panelReady(S.seq[k])) return;
+    // Never a blank panel: one that has no data yet is asked for and shown on arrival
+    // (the tick catches up with the clock).
+    if (!hasData(S.seq[k])) { fetchStep(S.seq[k]); return; }
+    show(k);
+  }
+
+  /* One clock sample: offset = server time + half the round trip − local receive time. */
+  function addSample(serverMs, sentAt, gotAt) {
+    if (typeof serverMs !== 'number' || !isFinite(serverMs)) return;
+    S.samples.push({ off: serverMs + (gotAt - sentAt) / 2 - gotAt, rtt: gotAt - sentAt });
+    if (S.samples.length > SAMPLE_KEEP) S.samples.shift();
+    // Median offset of the samples with the shortest round trips (least asymmetric delay).
+    var best = S.samples.slice().sort(function (a, b) { return a.rtt - b.rtt; })
+      .slice(0, SAMPLE_BEST).map(function (x) { return x.off; })
+      .sort(function (a, b) { return a - b; });
+    var old = S.offset;
+    S.offset = best[Math.floor(best.length / 2)];
+    if (S.sync && S.mode === 'wall' && Math.abs(S.offset - old) > 2) {
+      syncShow();
+      scheduleBoundary();
+    }
+  }
+
+  function sampleClock(n) {
+    if (n <= 0 || !S.sync) return;
+    var sentAt = Date.now();
+    fetch('/_wall/state', { cache: 'no-store' })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (js) { if (js) addSample(js.now, sentAt, Date.now()); })
+      .catch(function () { /* the poller reports outages */ })
+      .then(function () { setTimeout(function () { sampleClock(n - 1); }, 150); });
   }
 
   function show(i) {
@@ -101,9 +245,13 @@
     Array.prototype.forEach.call(dots, function (el) {
       el.classList.toggle('is-active', el.getAttribute('data-for') === step.panel);
     });
+    S.switches.push({ at: hiresNow(), idx: S.idx, no: S.sync ? syncStepNo(Date.now()) : null });
+    if (S.switches.length > SWITCH_KEEP) S.switches.shift();
+    fetchStep(step);
     S.stepAt = Date.now();
     S.shownAt = 0;  // the dwell starts once the panel shows this region's data
     S.pausedElapsed = 0;
+    if (!S.sync) S.prefetchAt = 0;  // planned once the panel shows its data
   }
 
   function panelReady(step) {
@@ -114,15 +262,27 @@
       !!asOf && asOf.textContent.length > 0;
   }
 
+  /* Whether a step's panel holds any data (of some region): showing it is never blank. */
+  function hasData(st) {
+    var el = S.deck && S.deck.querySelector('[data-panel="' + st.panel + '"]');
+    var asOf = el && el.querySelector('.as-of');
+    return !el || (!!asOf && asOf.textContent.length > 0);
+  }
+
   function step(delta) {
     if (!S.seq.length) return;
     var next = S.idx + delta;
     if (!S.online) {
       // While the server is away, stay within the region whose data is on screen.
+      // Only panels already holding that region's data: nothing blank comes up.
+      var found = false;
       for (var k = 0; k < S.seq.length; k++) {
         var cand = S.seq[(((next + k * delta) % S.seq.length) + S.seq.length) % S.seq.length];
-        if (cand.region === S.region || !cand.region) { next = next + k * delta; break; }
+        if ((cand.region === S.region || !cand.region) && panelReady(cand)) {
+          next = next + k * delta; found = true; break;
+        }
       }
+      if (!found) next = S.idx;
     }
     show(next);
   }
@@ -132,9 +292,16 @@
     if (!c) return;
     var W = c.offsetWidth || 1920, H = c.offsetHeight || 1080;
     var vw = window.innerWidth, vh = window.innerHeight;
-    var s = Math.min(vw / W, vh / H);
-    c.style.transform = 'translate(' + ((vw - W * s) / 2) + 'px,' + ((vh - H * s) / 2) +
-      'px) scale(' + s + ')';
+    // A tile shows part (col, row) of the whole canvas: the canvas keeps its full layout
+    // and is moved so that part fills the window; the rest falls outside it.
+    var tw = W, th = H, ox = 0, oy = 0;
+    if (S.tile && S.mode === 'wall') {
+      tw = W / S.tile[0]; th = H / S.tile[1];
+      ox = (S.tile[2] % S.tile[0]) * tw; oy = Math.floor(S.tile[2] / S.tile[0]) * th;
+    }
+    var s = Math.min(vw / tw, vh / th);
+    c.style.transform = 'translate(' + ((vw - tw * s) / 2 - ox * s) + 'px,' +
+      ((vh - th * s) / 2 - oy * s) + 'px) scale(' + s + ')';
     document.documentElement.style.setProperty('--fit', String(s));
   }
 
@@ -266,17 +433,25 @@
     S.lastPoll = Date.now();
     var ctl = window.AbortController ? new AbortController() : null;
     var timer = setTimeout(function () { if (ctl) ctl.abort(); }, Math.max(5000, Math.min(S.poll, 15000)));
+    var sentAt = Date.now();
     fetch('/_wall/state', { cache: 'no-store', signal: ctl ? ctl.signal : undefined })
       .then(function (r) { return r.ok ? r.json() : Promise.reject(new Error('HTTP ' + r.status)); })
       .then(function (js) {
+        if (S.sync) addSample(js.now, sentAt, Date.now());
         S.failures = 0;
+        if (!S.online) S.asked = {};  // answers lost during the outage are asked again
         S.online = true;
         S.lastOk = Date.now();
         S.snapStale = !!js.stale;
         if (js.batch !== null && js.batch !== undefined && String(js.batch) !== S.batch) {
           S.batch = String(js.batch);
           S.computed = js.computed_at || S.computed;
-          setProps('batch', { data: js.batch });
+          if (S.mode === 'wall') {
+            // Only the shown panel, after a random delay; the others when their turn comes.
+            S.refetchAt = Date.now() + rand(Math.min(S.dwell, S.jitter));
+          } else {
+            setProps('batch', { data: js.batch });
+          }
         } else if (!S.computed && js.computed_at) {
           S.computed = js.computed_at;
         }
@@ -314,12 +489,33 @@
     var t = now.getTime();
     if (S.mode === 'wall') {
       clock(now);
-      if (!S.shownAt && S.seq.length &&
-          (panelReady(S.seq[S.idx]) || t - S.stepAt > 10000)) S.shownAt = t;
-      var elapsed = S.paused ? S.pausedElapsed : (S.shownAt ? t - S.shownAt : 0);
+      if (S.online && !S.asked[(S.seq[S.idx] || {}).panel]) fetchStep(S.seq[S.idx]);
+      if (S.refetchAt && t >= S.refetchAt) { S.refetchAt = 0; fetchStep(S.seq[S.idx]); }
+      if (S.prefetchAt && t >= S.prefetchAt && !S.paused) prefetchNext();
+      var elapsed;
+      if (S.sync) {
+        // A late or lost timer (throttled tab, clock step): catch up with the clock.
+        if (!S.paused && syncIdx(t) !== S.idx && t - S.stepAt > 1000) syncShow();
+        if (!S.timer && !S.paused) scheduleBoundary();
+        elapsed = S.paused ? S.pausedElapsed : (((t + S.offset) % S.dwell) + S.dwell) % S.dwell;
+      } else {
+        if (!S.shownAt && S.seq.length &&
+            (panelReady(S.seq[S.idx]) || t - S.stepAt > 10000)) {
+          S.shownAt = t;
+          planPrefetch(t + S.dwell);
+        }
+        elapsed = S.paused ? S.pausedElapsed : (S.shownAt ? t - S.shownAt : 0);
+        if (!S.paused && elapsed >= S.dwell) {
+          // The next panel comes up once it has data (asked for now if the prefetch was
+          // lost), or after a grace period when the server is slow; offline, step() keeps
+          // to panels holding data.
+          var nx = S.seq[(S.idx + 1) % S.seq.length];
+          if (!S.online || hasData(nx) || elapsed >= S.dwell + 10000) step(1);
+          else fetchStep(nx);
+        }
+      }
       var fill = document.getElementById('progress-fill');
       if (fill) fill.style.transform = 'scaleX(' + Math.min(1, elapsed / S.dwell).toFixed(4) + ')';
-      if (!S.paused && elapsed >= S.dwell) step(1);
       maybeReload(now);
     }
     if (t - S.lastPoll >= S.poll) poll();
@@ -332,8 +528,14 @@
     } else if (ev.key === 'ArrowLeft' || ev.key === 'ArrowUp' || ev.key === 'PageUp') {
       step(-1); ev.preventDefault();
     } else if (ev.key === ' ' || ev.code === 'Space') {
-      if (S.paused) { S.paused = false; S.shownAt = Date.now() - S.pausedElapsed; }
-      else { S.paused = true; S.pausedElapsed = S.shownAt ? Date.now() - S.shownAt : 0; }
+      if (S.paused) {
+        S.paused = false; S.shownAt = Date.now() - S.pausedElapsed;
+        if (S.sync) { syncShow(); scheduleBoundary(); }  // rejoin the clock
+      } else {
+        S.paused = true;
+        S.pausedElapsed = S.sync ? (((Date.now() + S.offset) % S.dwell) + S.dwell) % S.dwell
+          : (S.shownAt ? Date.now() - S.shownAt : 0);
+      }
       document.documentElement.classList.toggle('is-paused', S.paused);
       ev.preventDefault();
     }
@@ -348,5 +550,6 @@
   setInterval(tick, 250);
 
   // Test and operator hook: the controller's state, read-only in spirit.
-  window.__wall = { state: S, step: step, poll: poll, fit: refitAll };
+  window.__wall = { state: S, step: step, poll: poll, fit: refitAll,
+    refetch: function () { S.refetchAt = 0; fetchStep(S.seq[S.idx]); } };
 })();

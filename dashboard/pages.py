@@ -12,6 +12,7 @@ import html as html_lib
 import json
 import math
 import re
+import time
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -80,6 +81,29 @@ def canvas_width(q: dict[str, str]) -> int:
     h = _int(q.get("h"), 1080, 240, 20000)
     aspect = max(0.5, min(8.0, w / h))
     return round(1080 * aspect)
+
+
+TILE_RE = re.compile(r"^([1-9]\d?)[xX×]([1-9]\d?)$")
+TILE_MAX = 16  # columns or rows of one wall; more is a typo
+
+
+def parse_tile(tile: str | None, pos: str | None) -> tuple[tuple[int, int, int] | None, bool]:
+    """(cols, rows, pos) of `tile=CxR&pos=i`, and whether the parameters were bad.
+
+    Absent parameters are no tile and not bad; bad ones (a wrong grid, pos outside it, pos
+    without tile) give no tile, and the page says so instead of failing.
+    """
+    if tile is None and pos is None:
+        return None, False
+    m = TILE_RE.match((tile or "").strip()[:QUERY_NUMBER_MAX_CHARS])
+    if not m:
+        return None, True
+    cols, rows = int(m.group(1)), int(m.group(2))
+    index = _int(pos if pos is not None else "0", -1, -1, cols * rows)
+    if cols > TILE_MAX or rows > TILE_MAX or not 0 <= index < cols * rows \
+            or (pos is not None and not pos.strip().isdigit()):
+        return None, True
+    return (cols, rows, index), False
 
 
 def _known(code: str) -> bool | None:
@@ -157,6 +181,17 @@ def _target_region(target: Any) -> str | None:
 def _batch_value(batch: Any) -> None:
     if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int | str)):
         raise access.BadCallback("wrong type for batch")
+
+
+def _claim_of_want(panel: str) -> access.Derive:
+    """Claim of a panel callback (want, view): the region the panel's want store names."""
+
+    def derive(values: list[Any]) -> access.Claim:
+        want, view = values
+        _batch_value(_obj(want, "want").get("batch"))
+        return access.Claim("callback", _target_region(want), panel, _view_token(view))
+
+    return derive
 
 
 def _claim_of_target(page: str, panel: str | None = None) -> access.Derive:
@@ -240,6 +275,7 @@ def register(app: dash.Dash) -> None:
             resp.status_code = 503
             resp.headers["Cache-Control"] = "no-store"
             return resp
+        # `now` (server epoch ms) lets synchronised walls (sync=1) estimate their clock offset.
         body: dict[str, Any] = {"ok": True, "batch": None, "as_of": None, "computed_at": None,
                                 "stale": True}
         if batch is not None:
@@ -251,6 +287,7 @@ def register(app: dash.Dash) -> None:
                 computed_at=batch.computed_at_iso(rt.settings.timezone),
                 stale=age > 2 * rt.settings.refresh_seconds,
             )
+        body["now"] = round(time.time() * 1000, 1)  # last: as close to sending as possible
         resp = jsonify(body)
         resp.headers["Cache-Control"] = "no-store"
         return resp
@@ -261,6 +298,10 @@ def register(app: dash.Dash) -> None:
         dcc.Store(id="view"),
         dcc.Store(id="target"),
         dcc.Store(id="batch"),
+        # One "want" store per panel: {region, panel, batch} it should show. The wall sets
+        # them one at a time (assets/wall.js: the panel about to be shown, with jitter on a
+        # batch change); the region page and embeds map target + batch to all of them.
+        *[dcc.Store(id=want_id(pid)) for pid in PANEL_IDS],
         html.Div(id="page"),
     ])
 
@@ -309,6 +350,15 @@ def register(app: dash.Dash) -> None:
         if not target or not view or view.get("kind") != "region" or not target.get("region"):
             raise PreventUpdate
         return region_chrome(target, view)
+
+    app.clientside_callback(
+        ClientsideFunction(namespace="wall", function_name="wants"),
+        *[Output(want_id(pid), "data") for pid in PANEL_IDS],
+        Input("target", "data"),
+        Input("batch", "data"),
+        State("view", "data"),
+        prevent_initial_call=True,
+    )
 
     app.clientside_callback(
         ClientsideFunction(namespace="wall", function_name="activePanel"),
@@ -404,7 +454,13 @@ def route(pathname: str | None, search: str | None, view: dict | None) -> tuple:
         if q.get("tour") == "children":
             tour += [c["code"] for c in children]
         reload_at = q.get("reload_at", "03:30")
+        tile, tile_bad = parse_tile(q.get("tile"), q.get("pos"))
         opts.update(
+            sync=q.get("sync") == "1",
+            tile=tile,
+            tile_bad=tile_bad,
+            # Longest random delay (s) before re-fetching the shown panel on a batch change.
+            jitter=_int(q.get("jitter"), 10, 0, 600),
             dwell=_int(q.get("dwell"), 20, 2, 3600),
             panels=panel_list(q.get("panels")),
             tour=tour,
@@ -478,12 +534,19 @@ def _register_panel(app: dash.Dash, module: Any) -> None:
     outputs += [Output(f"panel-{pid}", "data-region"), Output(f"{pid}-asof", "children"),
                 Output(f"{pid}-region", "children")]
 
-    @access.declare(app, _claim_of_target("callback", pid), *outputs,
-                    Input("target", "data"), Input("batch", "data"), State("view", "data"))
-    def _fill(target: dict | None, _batch: Any, view: dict | None):  # noqa: ANN202
-        return render_panel(module, target, view)
+    # Fired only by its want store (never on mount): a wall asks for one panel at a time.
+    @access.declare(app, _claim_of_want(pid), *outputs,
+                    Input(want_id(pid), "data"), State("view", "data"),
+                    prevent_initial_call=True)
+    def _fill(want: dict | None, view: dict | None):  # noqa: ANN202
+        return render_panel(module, want, view)
 
     _fill.__name__ = f"fill_{pid}"
+
+
+def want_id(pid: str) -> str:
+    """Id of the store whose value ({region, panel, batch}) makes panel `pid` render."""
+    return f"want-{pid}"
 
 
 def render_panel(module: Any, target: dict | None, view: dict | None) -> list[Any]:

@@ -32,6 +32,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "no_data": ("暂无数据", "No data yet"),
     "waiting": ("数据准备中…", "Preparing data…"),
     "paused": ("已暂停", "Paused"),
+    "tile.bad": ("拼接参数有误（应为 tile=列x行&pos=序号，序号从 0 起，不超过列×行−1），"
+                 "现显示整幅画面",
+                 "Bad tile parameters (expected tile=<cols>x<rows>&pos=<i>, i from 0 to "
+                 "cols×rows−1): showing the whole canvas"),
     "auth.off": ("演示模式：未启用访问控制", "Demo mode: access control is off"),
     "legend.hidden": ("<{n} 表示不足{n}，* 表示为保护隐私不显示",
                       "<{n}: fewer than {n}; *: withheld to protect privacy"),

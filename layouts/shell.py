@@ -36,6 +36,11 @@ def wall_page(opts: dict[str, Any]) -> html.Div:
         "data-tz": opts.get("tz") or "",
         "data-w": str(width),
         "data-h": "1080",
+        # Several screens as one wall (SPEC 4.1): the step follows the server clock, and a
+        # tile shows only its part of the canvas (assets/wall.js).
+        "data-sync": "1" if opts.get("sync") else "",
+        "data-tile": ",".join(str(n) for n in opts["tile"]) if opts.get("tile") else "",
+        "data-jitter": str(opts.get("jitter", 10)),
         **stale_text(lang),
     }
     labels = [html.Span(t(f"panel.{pid}", lang), className="dot", **{"data-for": pid})
@@ -63,6 +68,9 @@ def wall_page(opts: dict[str, Any]) -> html.Div:
                 id="deck", className="deck", **deck_attrs,
                 children=[BY_ID[pid].skeleton(ctx) for pid in opts["panels"]],
             ),
+            # Bad tile/pos parameters: say so on the screen the installer is looking at.
+            *([html.Div(t("tile.bad", lang), className="param-error", role="alert")]
+              if opts.get("tile_bad") else []),
             html.Footer(className="wall-foot", children=[
                 html.Div(labels, className="dots"),
                 html.Div(t("paused", lang), id="paused", className="paused-mark"),

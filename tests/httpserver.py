@@ -42,10 +42,20 @@ def callback_body(deps: list[dict[str, Any]], marker: str, inputs: dict[str, Any
     for part in parts:
         cid, prop = part.rsplit(".", 1)
         outputs.append({"id": cid, "property": prop})
+    def value(cid: str) -> Any:
+        # A panel's want store ({region, panel, batch}) as the page derives it from the
+        # target and batch stores, unless the caller gives it.
+        if cid.startswith("want-") and cid not in inputs and "target" in inputs:
+            target = inputs["target"]
+            if not isinstance(target, dict):
+                return target
+            return {**target, "batch": inputs.get("batch")}
+        return inputs.get(cid)
+
     return {
         "output": out,
         "outputs": outputs if out.startswith("..") else outputs[0],
-        "inputs": [{"id": i["id"], "property": i["property"], "value": inputs.get(i["id"])}
+        "inputs": [{"id": i["id"], "property": i["property"], "value": value(i["id"])}
                    for i in dep["inputs"]],
         "changedPropIds": [f"{dep['inputs'][0]['id']}.{dep['inputs'][0]['property']}"],
         "state": [{"id": s["id"], "property": s["property"], "value": state.get(s["id"])}

@@ -94,7 +94,8 @@ def test_moved_or_extra_inputs_do_not_match_the_callback(site: dict, geo: dict) 
     wall = tok(site, geo["town"], "wall")
     body = panel_body(site, geo, "overview", CITY)
     swapped = copy.deepcopy(body)
-    swapped["inputs"] = swapped["inputs"][::-1]
+    # A panel callback has one input (its want store) and one state (view): trade them.
+    swapped["inputs"], swapped["state"] = swapped["state"], swapped["inputs"]
     extra = copy.deepcopy(body)
     extra["inputs"].append({"id": "x", "property": "data", "value": 1})
     other_output = copy.deepcopy(body)
