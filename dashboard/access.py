@@ -50,6 +50,8 @@ ROLES_FOR = {
     "callback": ("wall", "embed", "leader"),
     "api": ("leader", "exchange"),
     "exchange": ("exchange",),
+    # /metrics from an address outside DASHBOARD_METRICS_ALLOW (SPEC 9)
+    "metrics": ("leader",),
 }
 # Request bodies are capped before anything reads them (413). A panel callback body is a
 # few hundred bytes; the exchange endpoint takes up to 50,000 records per request.
@@ -283,6 +285,30 @@ def _classify(path: str) -> tuple[str, str | None, str | None]:
     return "other", None, None
 
 
+def _metrics_gate() -> Response | None:
+    """/metrics: open to DASHBOARD_METRICS_ALLOW addresses, else a leader token, else 403.
+
+    Decided with auth on or off: operators' figures are never public. The address is the
+    socket peer, or the one the configured proxies forwarded (DASHBOARD_PROXIES).
+    """
+    from dashboard.metrics import address_allowed
+
+    rt = get_runtime()
+    if address_allowed(request.remote_addr, rt.settings.metrics_allow):
+        return None
+    token = _bearer() or request.args.get("token") or request.cookies.get(COOKIE)
+    if token:
+        try:
+            tok = verify(rt.engine, rt.settings.secret_key, token)
+        except TokenError:
+            tok = None
+        if tok is not None and tok.role in ROLES_FOR["metrics"]:
+            g.token_info = tok
+            _audit(tok, request.path, None)
+            return None
+    return error_response(403, "无权读取运行指标 (metrics: address not allowed, no leader token)")
+
+
 def _limit_body() -> Response | None:
     """413 for a body over this route's limit, decided before a byte of it is parsed."""
     if request.method not in ("POST", "PUT", "PATCH"):
@@ -353,6 +379,8 @@ def register(server: Flask) -> None:
             except BadCallback as err:
                 return error_response(400, f"malformed callback request: {err}")
             g.callback_claim = claim
+        if path == "/metrics":
+            return _metrics_gate()
         if not rt.settings.auth:
             return None
         if path.startswith(OPEN_PREFIXES) or path == "/api/v1/openapi.json":

@@ -8,7 +8,7 @@ from typing import Any
 import dash
 from flask_compress import Compress
 
-from dashboard import access, api, cache, callback_cache, pages
+from dashboard import access, api, cache, callback_cache, logs, metrics, pages
 from dashboard.runtime import EXTENSION, Runtime, get_runtime
 from queries.db import make_engine
 from queries.settings import Settings
@@ -51,6 +51,12 @@ def create_app(config: dict[str, Any] | None = None) -> dash.Dash:
         COMPRESS_MIN_SIZE=500,
         **flask_config,
     )
+    if settings.proxies > 0:
+        # Behind nginx: the client address and scheme are the ones the proxies forwarded.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        server.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            server.wsgi_app, x_for=settings.proxies, x_proto=settings.proxies)
     server.json.ensure_ascii = False  # type: ignore[attr-defined]
     server.extensions[EXTENSION] = Runtime(settings=settings, engine=engine)
     Compress(server)
@@ -58,10 +64,12 @@ def create_app(config: dict[str, Any] | None = None) -> dash.Dash:
     bundles.register(app, ROOT_DIR / "instance" / "static-cache")
 
     cache.init_cache(server, settings)
+    logs.register(server)  # before access: refusals get a request id too
     access.register(server)  # first: its check runs before every other before_request
     callback_cache.init(server, settings)
     api.register(server)
     pages.register(app)
+    metrics.register(server)  # last: it wraps the finished WSGI app to count every request
     return app
 
 

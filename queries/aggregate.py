@@ -266,6 +266,21 @@ def _latest_placements(conn: Any, w: Windows) -> pd.DataFrame:
         return _frame(conn, select(ranked.c.code, ranked.c.placed_at, ranked.c.form,
                                    ranked.c.placement_id)
                       .where(ranked.c.rn <= LATEST_PLACEMENTS))
+    if conn.dialect.name in ("mysql", "mariadb"):
+        # MariaDB has no LATERAL: rank each code's placements with a window function.
+        rank = func.row_number().over(
+            partition_by=P.community_code,
+            order_by=(P.placed_at.desc(), P.placement_id.desc()),
+        )
+        ranked = (
+            select(P.community_code.label("code"), P.placed_at, P.form, P.placement_id,
+                   rank.label("rn"))
+            .where(P.placed_on <= w.today, P.community_code.in_(select(R.code)))
+            .subquery()
+        )
+        return _frame(conn, select(ranked.c.code, ranked.c.placed_at, ranked.c.form,
+                                   ranked.c.placement_id)
+                      .where(ranked.c.rn <= LATEST_PLACEMENTS))
     newest = (
         select(P.placed_at, P.form, P.placement_id)
         .where(P.community_code == R.code, P.placed_on <= w.today)

@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import DateTime, Engine, Float, create_engine, event
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+# MySQL/MariaDB read the generic types narrowly: FLOAT is single precision (a worksite's
+# coordinates lose metres, so a 3 km circle edge moves) and DATETIME keeps whole seconds
+# (a sub-second lease rounds away). Tables made by the migrations get the wide types there;
+# other databases are unchanged.
+@compiles(Float, "mysql", "mariadb")
+def _mysql_double(_type: Float, _compiler: Any, **_kw: Any) -> str:
+    return "DOUBLE"
+
+
+@compiles(DateTime, "mysql", "mariadb")
+def _mysql_datetime6(_type: DateTime, _compiler: Any, **_kw: Any) -> str:
+    return "DATETIME(6)"
 
 
 def make_engine(url: str, **kwargs: object) -> Engine:

@@ -14,6 +14,9 @@ from queries.db import init_db, make_engine
 PG_URL = os.environ.get(
     "DASHBOARD_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+MARIADB_URL = os.environ.get(
+    "DASHBOARD_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
+)
 REDIS_URL = os.environ.get("DASHBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -55,10 +58,33 @@ def sqlite_url(tmp_path) -> str:  # noqa: ANN001
     return f"sqlite:///{tmp_path / 'test.db'}"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture
+def mariadb_url() -> Iterator[str]:
+    """A database URL on real MariaDB, in a fresh database dropped afterwards."""
+    name = "t_" + uuid.uuid4().hex[:12]
+    try:
+        admin = create_engine(MARIADB_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(
+                f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"))
+    except Exception as err:  # noqa: BLE001 - any connection failure means "not available"
+        _unavailable("MariaDB", err)
+    try:
+        yield admin.url.set(database=name, query={"charset": "utf8mb4"}).render_as_string(
+            hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+        admin.dispose()
+
+
+_DB_FIXTURES = {"sqlite": "sqlite_url", "postgresql": "pg_url", "mariadb": "mariadb_url"}
+
+
+@pytest.fixture(params=list(_DB_FIXTURES))
 def db_url(request: pytest.FixtureRequest) -> str:
-    """The same test on SQLite and on PostgreSQL."""
-    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+    """The same test on SQLite, PostgreSQL and MariaDB."""
+    return request.getfixturevalue(_DB_FIXTURES[request.param])
 
 
 @pytest.fixture

@@ -121,12 +121,20 @@ def _safe_key(key: str | None) -> str | None:
     return key
 
 
+_MYSQL_VALUE_ERRORS = frozenset((1048, 1264, 1265, 1292, 1366, 1367, 1406, 1411))
+
+
 def _row_fault(err: BaseException, dbapi: Any) -> bool:
     """Whether a failed write is the row's fault (bad data, a key clash, a value the driver
     cannot bind) rather than the database's (connection lost, lock timeout): only the
     former may become a reject; the latter fails the whole import."""
     if isinstance(err, DBAPIError):
-        return isinstance(err, DataError | IntegrityError) and not err.connection_invalidated
+        if err.connection_invalidated:
+            return False
+        code = (getattr(err.orig, "args", None) or (None,))[0]
+        # MySQL/MariaDB report some bad values under OperationalError (PyMySQL maps errors
+        # by code): a wrong datetime, integer or string value, out of range, too long.
+        return isinstance(err, DataError | IntegrityError) or code in _MYSQL_VALUE_ERRORS
     if isinstance(err, StatementError | ValueError | TypeError | OverflowError | UnicodeError):
         return True
     # The driver's own errors (PostgreSQL's COPY path calls it directly).
