@@ -108,6 +108,8 @@ def _targets_of(raw: dict[str, Any] | None) -> dict[str, dict[str, int | float |
             out[key] = {
                 "target": _number(value.get("target")),
                 "completion": _number(value.get("completion")),
+                # 时序进度 (SPEC 6.2): the share of the year elapsed at date(T).
+                "expected": _number(value.get("expected")),
             }
     return out
 

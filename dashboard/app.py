@@ -69,6 +69,7 @@ def create_app(config: dict[str, Any] | None = None) -> dash.Dash:
     callback_cache.init(server, settings)
     api.register(server)
     pages.register(app)
+    mapview.register(app)  # the map's figure (?metric=) and click drill-down callbacks
     metrics.register(server)  # last: it wraps the finished WSGI app to count every request
     return app
 

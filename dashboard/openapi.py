@@ -62,7 +62,8 @@ _NOT_MODIFIED: dict[str, Any] = {
 def _describe(key: str) -> str:
     """A metric key's definition from the registry (queries.metrics)."""
     fam = FAMILY_OF[key]
-    unit = {"count": "count", "share": f"share 0..1, {fam.decimals} decimals",
+    unit = {"count": "count" if fam.decimals == 0 else f"sum, {fam.decimals} decimals",
+            "share": f"share 0..1, {fam.decimals} decimals",
             "ratio": f"ratio, {fam.decimals} decimals", "mean": f"mean, {fam.decimals} decimal"}
     return f"{fam.definition} ({unit[fam.kind]})"
 
@@ -132,8 +133,12 @@ def _schemas() -> dict[str, Any]:
         },
         "Target": {
             "type": "object",
-            "required": ["target", "completion"],
-            "properties": {"target": {"type": "number"}, "completion": _NULLABLE_NUMBER},
+            "required": ["target", "completion", "expected"],
+            "properties": {
+                "target": {"type": "number"}, "completion": _NULLABLE_NUMBER,
+                "expected": {**_NULLABLE_NUMBER, "description": "时序进度: day of year ÷ "
+                             "days in the year at date(T), 4 decimals (SPEC 6.2)"},
+            },
         },
         "RegionMetrics": {
             "type": "object",

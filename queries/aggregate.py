@@ -31,6 +31,7 @@ import logging
 import math
 import time
 from collections import defaultdict
+from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -58,7 +59,9 @@ from queries.domain import (
     EARTH_RADIUS_KM,
     FAIR_COUNTS,
     FE_CRITERIA,
+    FE_EMPLOYMENT_MIN,
     KEY_GROUPS,
+    LONG_TERM_DAYS,
     OVERDUE_DAYS,
     PLACEMENT_FORMS,
     TRAINING_KINDS,
@@ -70,10 +73,15 @@ from queries.models import (
     Assistance,
     Employer,
     Household,
+    Interview,
+    JobFair,
+    Loan,
     Person,
     Placement,
     Region,
+    Survey,
     Target,
+    Training,
     Vacancy,
 )
 
@@ -89,7 +97,10 @@ UNSPECIFIED = "未标明"
 SALARY_BANDS: tuple[str, ...] = ("<3000", "3000–4999", "5000–7999", "≥8000", UNSPECIFIED)
 GRID_DEG = 0.05  # spatial grid cell for the 3-km joins (≈ 5.5 km north-south)
 SERIES_MONTHS = 12
-# SPEC section 6.2 parts (see queries/services.py for how they are computed).
+UPCOMING_FAIRS = 10  # SPEC 6.3: the next fairs, held_on in date(T)..date(T)+30
+UPCOMING_DAYS = 30
+FE_ACTIONS = 20  # communities to act on, worst first
+# SPEC section 6.2 parts (the passes under "SPEC 6.2 passes" below).
 SERVICE_PARTS: list[str] = (
     ["js_reg_month", "js_reg_year", "emp_total", "emp_reg_year", "emp_hiring",
      "lab_employed", "unemp_reg", "unemp_long", "lab_reg_force", "lab_active", "dif_unassisted",
@@ -251,21 +262,6 @@ def _latest_placements(conn: Any, w: Windows) -> pd.DataFrame:
             bindparam("today", w.today, type_=Date), bindparam("n", LATEST_PLACEMENTS)
         ).columns(code=String, placed_at=DateTime, form=String, placement_id=String)
         return _frame(conn, stmt)
-    if conn.dialect.name in ("mysql", "mariadb"):
-        # MariaDB has no LATERAL: rank each code's placements with a window function.
-        rank = func.row_number().over(
-            partition_by=P.community_code,
-            order_by=(P.placed_at.desc(), P.placement_id.desc()),
-        )
-        ranked = (
-            select(P.community_code.label("code"), P.placed_at, P.form, P.placement_id,
-                   rank.label("rn"))
-            .where(P.placed_on <= w.today, P.community_code.in_(select(R.code)))
-            .subquery()
-        )
-        return _frame(conn, select(ranked.c.code, ranked.c.placed_at, ranked.c.form,
-                                   ranked.c.placement_id)
-                      .where(ranked.c.rn <= LATEST_PLACEMENTS))
     if conn.dialect.name in ("mysql", "mariadb"):
         # MariaDB has no LATERAL: rank each code's placements with a window function.
         rank = func.row_number().over(
@@ -526,6 +522,211 @@ def _vacancy_parts(vac: pd.DataFrame) -> pd.DataFrame:
     return parts.groupby("code").sum().astype("int64")
 
 
+# ---------------------------------------------------------------- SPEC 6.2 passes
+def _labour_parts(conn: Any, w: Windows) -> pd.DataFrame:
+    """Registrations, labour status, registered and long-term unemployed per community."""
+    Pe = Person
+    unemployed = Pe.status == "unemployed"
+    long_before = w.today - dt.timedelta(days=LONG_TERM_DAYS)
+    stmt = (
+        select(
+            Pe.community_code.label("code"),
+            _csum(Pe.registered_on >= w.month_start).label("js_reg_month"),
+            _csum(Pe.registered_on >= w.year_start).label("js_reg_year"),
+            _csum(Pe.status.in_(("employed", "flexible"))).label("lab_employed"),
+            _csum(and_(unemployed, Pe.kg_registered_unemployed == true())).label("unemp_reg"),
+            # date(T) − unemployed_since > 180 days, i.e. since < date(T) − 180 days.
+            _csum(and_(unemployed, Pe.unemployed_since < long_before)).label("unemp_long"),
+            _csum(Pe.status.in_(("employed", "flexible", "unemployed"))).label("lab_active"),
+        )
+        # A person registered after date(T) is dated after T: not counted (SPEC §3).
+        .where(or_(Pe.registered_on.is_(None), Pe.registered_on <= w.today))
+        .group_by(Pe.community_code)
+    )
+    df = _frame(conn, stmt)
+    if df.empty:
+        return pd.DataFrame(index=pd.Index([], name="code"))
+    df = df.set_index("code").astype("int64")
+    df["lab_reg_force"] = df["lab_employed"] + df["unemp_reg"]
+    return df
+
+
+def _unassisted_parts(conn: Any, w: Windows) -> pd.DataFrame:
+    """Unemployed `difficulty` persons with no assistance in the year window, per community."""
+    Pe, A = Person, Assistance
+    served = exists().where(
+        A.person_id == Pe.person_id, A.served_on >= w.year_start, A.served_on <= w.today
+    )
+    stmt = (
+        select(Pe.community_code.label("code"), func.count().label("dif_unassisted"))
+        .where(
+            Pe.kg_difficulty == true(), Pe.status == "unemployed", ~served,
+            or_(Pe.registered_on.is_(None), Pe.registered_on <= w.today),
+        )
+        .group_by(Pe.community_code)
+    )
+    df = _frame(conn, stmt)
+    if df.empty:
+        return pd.DataFrame(index=pd.Index([], name="code"))
+    return df.set_index("code").astype("int64")
+
+
+def _employer_parts(conn: Any, w: Windows) -> pd.DataFrame:
+    """Employers, those joined this year and those with an open vacancy, per community."""
+    E, V = Employer, Vacancy
+    hiring_ids = (
+        select(V.employer_id.label("eid"))
+        .where(V.employer_id.is_not(None), V.posted_on <= w.today,
+               or_(V.closed_on.is_(None), V.closed_on > w.today))
+        .distinct()
+        .subquery()
+    )
+    stmt = (
+        select(
+            E.community_code.label("code"),
+            func.count().label("emp_total"),
+            _csum(E.registered_on >= w.year_start).label("emp_reg_year"),
+            _csum(hiring_ids.c.eid.is_not(None)).label("emp_hiring"),
+        )
+        .select_from(E)
+        .outerjoin(hiring_ids, hiring_ids.c.eid == E.employer_id)
+        # An employer that joins after date(T) is dated after T (SPEC §3).
+        .where(E.community_code.is_not(None),
+               or_(E.registered_on.is_(None), E.registered_on <= w.today))
+        .group_by(E.community_code)
+    )
+    df = _frame(conn, stmt)
+    if df.empty:
+        return pd.DataFrame(index=pd.Index([], name="code"))
+    return df.set_index("code").astype("int64")
+
+
+def _grouped(conn: Any, code: Any, cols: list[Any], where: list[Any]) -> pd.DataFrame:
+    """One grouped pass: integer parts per region code."""
+    df = _frame(conn, select(code.label("code"), *cols).where(*where).group_by(code))
+    if df.empty:
+        return pd.DataFrame(index=pd.Index([], name="code"))
+    return df.set_index("code").fillna(0).astype("int64")
+
+
+def _service_parts(conn: Any, w: Windows) -> pd.DataFrame:
+    """Job fairs (by region at any level), trainings, interviews, loans and surveys."""
+    F, Tr, Iv, L, S = JobFair, Training, Interview, Loan, Survey
+    frames = [
+        _grouped(conn, F.region_code, [func.count().label("fair_year")] + [
+            func.coalesce(func.sum(getattr(F, c)), 0).label(f"fair_{c}") for c in FAIR_COUNTS
+        ], [F.held_on >= w.year_start, F.held_on <= w.today]),
+    ]
+    # A training completed after date(T) is not completed yet, nor is its certificate.
+    done = and_(Tr.completed_on.is_not(None), Tr.completed_on <= w.today)
+    not_future = or_(Tr.completed_on.is_(None), Tr.completed_on <= w.today)
+    frames.append(_grouped(conn, Tr.community_code, [
+        func.count().label("tr_year"),
+        _csum(done).label("tr_completed"),
+        _csum(and_(Tr.certified == true(), not_future)).label("tr_certified"),
+        _csum(Tr.subsidised == true()).label("tr_subsidised"),
+        _csum(Tr.mode == "remote").label("tr_remote"),
+    ] + [_csum(Tr.kind == k).label(f"tr_kind_{k}") for k in TRAINING_KINDS],
+        [Tr.started_on >= w.year_start, Tr.started_on <= w.today]))
+    frames.append(_grouped(conn, Iv.community_code, [
+        func.count().label("iv_year"),
+        _csum(Iv.mode == "remote").label("iv_remote"),
+        _csum(Iv.outcome == "offer").label("iv_offer"),
+        _csum(Iv.outcome.in_(("offer", "no_offer"))).label("iv_decided"),
+    ], [Iv.held_on >= w.year_start, Iv.held_on <= w.today]))
+    frames.append(_grouped(conn, L.community_code, [
+        func.count().label("loan_year"),
+        # Amounts summed in fen, each rounded once, so every level sums exactly.
+        func.sum(func.round(L.amount * 100)).label("loan_fen"),
+        func.coalesce(func.sum(L.jobs_created), 0).label("loan_jobs"),
+    ], [L.granted_on >= w.year_start, L.granted_on <= w.today]))
+    frames.append(_grouped(conn, S.community_code, [
+        func.count().label("sat_n"),
+        func.sum(S.score).label("sat_score"),
+        _csum(S.score >= 4).label("sat_satisfied"),
+    ], [S.answered_on >= w.year_start, S.answered_on <= w.today]))
+    return pd.concat(frames, axis=1)
+
+
+_EMPLOYMENT_MIN = Fraction(str(FE_EMPLOYMENT_MIN))  # 19/20: compared in integers
+
+
+def _full_employment(parts: pd.DataFrame, comms: pd.Index) -> pd.DataFrame:
+    """The four 充分就业社区 criteria of each community (True = failing), from its parts."""
+    p = parts.reindex(comms).fillna(0).astype("int64")
+    employed, active = p["lab_employed"], p["lab_active"]
+    # A community with nobody in the denominator meets the criterion.
+    fail = pd.DataFrame({
+        "employment": (active > 0) & (employed * _EMPLOYMENT_MIN.denominator
+                                      < active * _EMPLOYMENT_MIN.numerator),
+        "long_term": p["unemp_long"] > 0,
+        "zero_households": p["hh_overdue"] > 0,
+        "assistance": p["dif_unassisted"] > 0,
+    }, index=comms)
+    return fail[list(FE_CRITERIA)]
+
+
+def _fe_parts(fail: pd.DataFrame) -> pd.DataFrame:
+    """Per community: 1 community, compliant or not, and failing each criterion."""
+    out = pd.DataFrame({"fe_communities": 1, "fe_compliant": (~fail.any(axis=1)).astype("int64")},
+                       index=fail.index)
+    for c in FE_CRITERIA:
+        out[f"fe_fail_{c}"] = fail[c].astype("int64")
+    return out
+
+
+def _days_in_year(year: int) -> int:
+    return (dt.date(year + 1, 1, 1) - dt.date(year, 1, 1)).days
+
+
+def _fe_lists(
+    fail: pd.DataFrame, parts: pd.DataFrame, names: dict[str, str], membership: pd.DataFrame
+) -> tuple[dict[str, list[int]], list[str], dict[str, str]]:
+    """Communities to act on (per region, worst first) and each community's criteria.
+
+    Worst first: most criteria failed, then the lowest employment share (none last), then
+    the code. Items carry no counts of persons, only which criteria fail.
+    """
+    if fail.empty:
+        return {}, [], {}
+    p = parts.reindex(fail.index).fillna(0)
+    active = p["lab_active"].to_numpy(float)
+    share = np.where(active > 0, p["lab_employed"].to_numpy(float) / np.maximum(active, 1),
+                     np.nan)
+    n_fail = fail.sum(axis=1).to_numpy()
+    codes = fail.index.to_numpy()
+    flags = fail.to_numpy()
+    criteria: dict[str, str] = {}
+    for code, row, sh in zip(codes.tolist(), flags.tolist(), share.tolist(), strict=True):
+        item: dict[str, Any] = {c: {"ok": not bad} for c, bad in zip(FE_CRITERIA, row,
+                                                                      strict=True)}
+        item["employment"]["share"] = None if math.isnan(sh) else round(sh, 4)
+        criteria[code] = _js(item)
+    order = pd.DataFrame({"code": codes, "n": n_fail, "share": share})
+    order = order[order["n"] > 0].sort_values(
+        ["n", "share", "code"], ascending=[False, True, True], na_position="last",
+        kind="stable",
+    ).reset_index(drop=True)
+    bad = dict(zip(codes.tolist(), flags.tolist(), strict=True))
+    items = [
+        _js({"code": c, "name": names.get(c),
+             "failing": [k for k, b in zip(FE_CRITERIA, bad[c], strict=True) if b]})
+        for c in order["code"].tolist()
+    ]
+    return _top_per_region(order, membership, FE_ACTIONS), items, criteria
+
+
+def _upcoming_fairs(conn: Any, w: Windows) -> pd.DataFrame:
+    """Fairs held in date(T)..date(T)+30, in list order (the only future dates shown)."""
+    F = JobFair
+    stmt = (
+        select(F.fair_id, F.region_code.label("code"), F.held_on, F.title, F.mode)
+        .where(F.held_on >= w.today, F.held_on <= w.today + dt.timedelta(days=UPCOMING_DAYS))
+        .order_by(F.held_on, F.fair_id)
+    )
+    return _frame(conn, stmt)
+
+
 # ---------------------------------------------------------------- spatial join
 def _grid_cells(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.floor(lat / GRID_DEG).astype(np.int64), np.floor(lon / GRID_DEG).astype(np.int64)
@@ -729,6 +930,11 @@ def _compute(engine: Engine, w: Windows, tz: str, clock: _Clock) -> dict[str, di
         assist = _assistance_parts(conn, w)
         house = _household_parts(conn, w)
         vac, vac_records = _open_vacancies(conn, w)
+        labour = _labour_parts(conn, w)
+        unassisted = _unassisted_parts(conn, w)
+        employers = _employer_parts(conn, w)
+        services = _service_parts(conn, w)
+        upcoming = _upcoming_fairs(conn, w)
         targets = _frame(conn, select(Target.region_code, Target.metric, Target.target).where(
             Target.year == w.today.year
         ))
@@ -751,17 +957,21 @@ def _compute(engine: Engine, w: Windows, tz: str, clock: _Clock) -> dict[str, di
 
     clock.lap("circle")
     parts = pd.concat(
-        [pl, within, persons, assist, house, _vacancy_parts(vac), circle], axis=1
+        [pl, within, persons, assist, house, _vacancy_parts(vac), circle, labour, unassisted,
+         employers, services], axis=1
     )
     parts = parts.reindex(columns=list(PART_COLUMNS)).fillna(0)
     # Rows whose community is not a loaded region are dropped here.
     parts = parts[parts.index.isin(names)]
+    fail = _full_employment(parts, pd.Index(comms["code"].to_numpy(), name="code"))
+    fe = _fe_parts(fail)
+    parts.loc[fe.index, list(fe.columns)] = fe.to_numpy()
     rolled = _rollup(parts, membership).reindex(regions["code"]).fillna(0).astype("int64")
 
     clock.lap("rollup")
     return _assemble(
         w, tz, clock, regions, chains, names, levels, parents, rolled, membership,
-        latest, open_vac, vac_records, nearby, targets,
+        latest, open_vac, vac_records, nearby, targets, upcoming, fail, parts,
     )
 
 
@@ -776,6 +986,7 @@ def _assemble(
     rolled: pd.DataFrame, membership: pd.DataFrame, latest: pd.DataFrame,
     open_vac: pd.DataFrame, vac_records: list[Any],
     nearby: dict[str, list[tuple[int, float]]], targets: pd.DataFrame,
+    upcoming: pd.DataFrame, fail: pd.DataFrame, parts: pd.DataFrame,
 ) -> dict[str, dict]:
     """The per-region snapshot rows: metrics, series, targets and panel lists as JSON text.
 
@@ -808,6 +1019,16 @@ def _assemble(
         if text is None:
             text = vac_json[rec] = _js(_vacancy_record(vac_records[rec], names))
         return text
+
+    fair_pos = _top_per_region(upcoming, membership, UPCOMING_FAIRS)
+    fair_items = [
+        _js({"held_on": d.isoformat() if hasattr(d, "isoformat") else str(d)[:10],
+             "title": t, "mode": m, "region_code": c, "region_name": names.get(c)})
+        for d, t, m, c in zip(*(upcoming[k].tolist() if not upcoming.empty else []
+                                for k in ("held_on", "title", "mode", "code")), strict=True)
+    ]
+    actions, action_items, criteria = _fe_lists(fail, parts, names, membership)
+    expected = round(w.today.timetuple().tm_yday / _days_in_year(w.today.year), 4)
 
     clock.lap("lists")
     zone = ZoneInfo(tz)
@@ -846,7 +1067,7 @@ def _assemble(
         for metric, target in targets_by_region.get(code, {}).items():
             value = metrics[metric]
             done = None if value is None or target == 0 else round(value / target, 4)
-            tg[metric] = {"target": target, "completion": done}
+            tg[metric] = {"target": target, "completion": done, "expected": expected}
         band_counts = bands.get(code, {})
         lists = "".join((
             '{"latest_placements":[',
@@ -857,7 +1078,14 @@ def _assemble(
             _js(_industry_list(industries.get(code, {}))),
             ',"salary_bands":',
             _js([{"band": b, "headcount": band_counts.get(b, 0)} for b in SALARY_BANDS]),
+            ',"upcoming_fairs":[',
+            ",".join([fair_items[i] for i in fair_pos.get(code, ())]),
+            '],"fe_actions":[',
+            ",".join([action_items[i] for i in actions.get(code, ())]),
+            "]",
         ))
+        if code in criteria:
+            lists += f',"fe_criteria":{criteria[code]}'
         if levels[code] == "community":
             # {**record, "distance_km": d}: the record's text with one more member (a
             # finite float, which json writes as its repr).

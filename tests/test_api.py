@@ -169,7 +169,9 @@ def test_metrics_shape_values_and_times(client, engine: Engine) -> None:  # noqa
     assert body["metrics"]["circle.coverage"] is None
     assert body["metrics"]["key_groups.veteran.placement_rate"] == 0
     assert body["series"] == {"placements.monthly": {"2024-05": 100, "2024-06": 40}}
-    assert body["targets"] == {"placements.year": {"target": 2000, "completion": 0.617}}
+    # A snapshot written before targets had `expected` gives it as null.
+    assert body["targets"] == {"placements.year": {"target": 2000, "completion": 0.617,
+                                                   "expected": None}}
 
     children = body["children"]
     assert [(c["code"], c["name"], c["level"]) for c in children] == [
@@ -544,7 +546,9 @@ def test_end_to_end_source_rows_refresh_then_api(db_url: str, engine: Engine) ->
                              "2024-11", "2024-12", "2025-01", "2025-02", "2025-03", "2025-04"]
     assert (monthly["2024-12"], monthly["2025-02"], monthly["2025-04"]) == (1, 1, 2)
     assert sum(monthly.values()) == 4
-    assert body["targets"] == {"placements.year": {"target": 10, "completion": 0.3}}
+    # expected: 15 April is day 105 of 365 (时序进度 0.2877).
+    assert body["targets"] == {"placements.year": {"target": 10, "completion": 0.3,
+                                                   "expected": 0.2877}}
     assert [(c["code"], c["metrics"]["placements.year"]) for c in body["children"]] == [
         (county, 3)]
     leaf = client.get(f"/api/v1/regions/{community}").get_json()

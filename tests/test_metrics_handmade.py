@@ -313,6 +313,20 @@ def expected() -> dict[str, dict]:
         "zero_households.avg_days_to_clear.year": 84.0,  # (95 + 73) / 2
         "circle.communities": 3, "circle.covered": 2, "circle.coverage": 0.6667,
     })
+    # SPEC 6.2 on this data (the services metrics have their own data set in
+    # test_services_metrics.py): everybody is unemployed, so every community fails
+    # `employment` (0 of 2 employed); A1a has H2, A1b H8, B1a H5 overdue; A1b's difficulty
+    # persons P3 (assisted last year only) and P7 have no assistance this year; nobody is
+    # registered_unemployed, so the registered unemployment rate is 0 ÷ 0 (null).
+    fails = {A1a: ("employment", "zero_households"),
+             A1b: ("employment", "zero_households", "assistance"),
+             B1a: ("employment", "zero_households")}
+    for code, members in {A1a: [A1a], A1b: [A1b], B1a: [B1a], A1: [A1a, A1b],
+                          A: [A1a, A1b], B1: [B1a], B: [B1a], C: [A1a, A1b, B1a]}.items():
+        e[code]["full_employment.communities"] = len(members)
+        e[code]["full_employment.rate"] = 0.0
+        for c in ("employment", "zero_households", "assistance"):
+            e[code][f"full_employment.failing.{c}"] = sum(c in fails[m] for m in members)
     return e
 
 
@@ -363,12 +377,16 @@ def test_tree_fields_series_and_targets(engine) -> None:  # noqa: ANN001
     assert list(series[C]) == sorted(series[C])  # oldest first
     assert series[B2] == months()
 
-    assert snap[C]["targets"] == {"placements.year": {"target": 12.0, "completion": 0.5}}
-    assert snap[A1a]["targets"] == {"circle.coverage": {"target": 1.0, "completion": 1.0}}
+    # expected (时序进度): 15 April is day 31 + 28 + 31 + 15 = 105 of 365 -> 0.2877.
+    x = 0.2877
+    assert snap[C]["targets"] == {
+        "placements.year": {"target": 12.0, "completion": 0.5, "expected": x}}
+    assert snap[A1a]["targets"] == {
+        "circle.coverage": {"target": 1.0, "completion": 1.0, "expected": x}}
     # Value 0 -> completion 0; a null ratio -> null completion.
     assert snap[B2]["targets"] == {
-        "placements.year": {"target": 10.0, "completion": 0.0},
-        "supply_demand_ratio": {"target": 2.0, "completion": None},
+        "placements.year": {"target": 10.0, "completion": 0.0, "expected": x},
+        "supply_demand_ratio": {"target": 2.0, "completion": None, "expected": x},
     }
     assert snap[A]["targets"] == {}
 
