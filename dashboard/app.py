@@ -8,7 +8,7 @@ from typing import Any
 import dash
 from flask_compress import Compress
 
-from dashboard import access, api, cache, callback_cache, logs, metrics, pages
+from dashboard import access, api, cache, callback_cache, logs, mapview, metrics, pages
 from dashboard.runtime import EXTENSION, Runtime, get_runtime
 from queries.db import make_engine
 from queries.settings import Settings

@@ -8,6 +8,7 @@ from layouts import (
     circle,
     full_employment,
     key_groups,
+    map,
     overview,
     placements,
     services,
@@ -24,6 +25,7 @@ PANELS: tuple[ModuleType, ...] = (
     circle,
     services,
     full_employment,
+    map,
 )
 PANEL_IDS: tuple[str, ...] = tuple(m.PANEL_ID for m in PANELS)
 BY_ID: dict[str, ModuleType] = {m.PANEL_ID: m for m in PANELS}

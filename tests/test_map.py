@@ -1,0 +1,331 @@
+"""The map panel (issue 14): rings true to scale, worksites in and out, hexagons, metric
+allow-list, boundaries validation, drill-down claims.
+
+Expected positions are computed here with the textbook spherical destination formula and
+the distances with a plain haversine, not with queries.mapgeo; inside/outside is decided
+by a ray-casting test written here, on the figure's own trace coordinates.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy.orm import Session
+
+from layouts import map as map_panel
+from queries.boundaries import BoundaryError, load_boundaries, parse_boundaries
+from queries.maplayer import DEFAULT_METRIC, MAP_METRICS, load_map_base, map_metric, map_view
+from queries.models import Region, Vacancy
+from queries.refresh import refresh
+
+R = 6371.0088
+TZ = "Asia/Shanghai"
+PROVINCE, CITY, COUNTY, TOWN = "340000000000", "340100000000", "340102000000", "340102001000"
+A, B = "340102001001", "340102001002"
+A_LAT, A_LON = 31.8700, 117.3000
+B_LAT, B_LON = 31.9500, 117.4200  # about 14 km from A: its ring is far from A's
+
+
+def destination(lat: float, lon: float, km: float, bearing_deg: float) -> tuple[float, float]:
+    """The point `km` from (lat, lon) along `bearing_deg` on the sphere (textbook formula)."""
+    d = km / R
+    b = math.radians(bearing_deg)
+    p1, l1 = math.radians(lat), math.radians(lon)
+    p2 = math.asin(math.sin(p1) * math.cos(d) + math.cos(p1) * math.sin(d) * math.cos(b))
+    l2 = l1 + math.atan2(math.sin(b) * math.sin(d) * math.cos(p1),
+                         math.cos(d) - math.sin(p1) * math.sin(p2))
+    return math.degrees(p2), math.degrees(l2)
+
+
+def haversine(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Plain haversine in km."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    a = (math.sin((p2 - p1) / 2) ** 2
+         + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2)
+    return 2 * R * math.asin(math.sqrt(a))
+
+
+def inside(x: float, y: float, px: list[float], py: list[float]) -> bool:
+    """Even-odd ray casting of (x, y) against a closed polygon."""
+    hit = False
+    j = len(px) - 1
+    for i in range(len(px)):
+        if (py[i] > y) != (py[j] > y) and x < px[j] + (y - py[j]) * (px[i] - px[j]) / (
+                py[i] - py[j]):
+            hit = not hit
+        j = i
+    return hit
+
+
+def rings_of(trace: dict) -> list[tuple[list[float], list[float]]]:
+    """The polygons of a None-separated line trace."""
+    out, xs, ys = [], [], []
+    for x, y in zip(trace["x"], trace["y"], strict=True):
+        if x is None:
+            out.append((xs, ys))
+            xs, ys = [], []
+        else:
+            xs.append(x)
+            ys.append(y)
+    if xs:
+        out.append((xs, ys))
+    return out
+
+
+def _plain(value: object) -> object:
+    """A figure array as a list (Plotly sends numpy arrays as base64 typed arrays)."""
+    if isinstance(value, dict) and "bdata" in value:
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).tolist()
+    return value
+
+
+def trace(fig: dict, name: str) -> dict:
+    """The figure's trace of that name, arrays decoded to lists."""
+    found = [t for t in fig["data"] if t.get("name") == name]
+    assert found, f"no {name} trace in {[t.get('name') for t in fig['data']]}"
+    return {k: _plain(v) for k, v in found[0].items()}
+
+
+# Worksites around A: (id, km, bearing). 2.9 and 3.1 km on several bearings, so an
+# ellipse or a wrong radius on either axis would put one on the wrong side.
+AROUND_A = [("IN-N", 2.9, 0), ("IN-E", 2.9, 90), ("IN-SW", 2.9, 225),
+            ("OUT-N", 3.1, 0), ("OUT-E", 3.1, 90), ("OUT-SW", 3.1, 225)]
+
+
+@pytest.fixture
+def hand_db(engine):  # noqa: ANN001, ANN201
+    """Two communities, six worksites 2.9 / 3.1 km from A, a closed and a future posting."""
+    d = dt.date.fromisoformat
+    rows = [
+        Region(code=PROVINCE, name="安徽省", level="province", parent_code=None),
+        Region(code=CITY, name="合肥市", level="city", parent_code=PROVINCE),
+        Region(code=COUNTY, name="瑶海区", level="county", parent_code=CITY),
+        Region(code=TOWN, name="明光路街道", level="township", parent_code=COUNTY),
+        Region(code=A, name="胜利路社区", level="community", parent_code=TOWN, lat=A_LAT,
+               lon=A_LON),
+        Region(code=B, name="站西路社区", level="community", parent_code=TOWN, lat=B_LAT,
+               lon=B_LON),
+    ]
+    for vid, km, bearing in AROUND_A:
+        lat, lon = destination(A_LAT, A_LON, km, bearing)
+        rows.append(Vacancy(vacancy_id=vid, community_code=A, lat=lat, lon=lon, title="普工",
+                            type="full_time", headcount=4, posted_on=d("2025-04-01")))
+    lat, lon = destination(A_LAT, A_LON, 1.0, 45)
+    rows += [
+        Vacancy(vacancy_id="CLOSED", community_code=A, lat=lat, lon=lon, title="x",
+                type="full_time", headcount=9, posted_on=d("2025-01-01"),
+                closed_on=d("2025-04-10")),
+        Vacancy(vacancy_id="FUTURE", community_code=A, lat=lat, lon=lon, title="x",
+                type="full_time", headcount=9, posted_on=d("2025-04-20")),
+    ]
+    with Session(engine) as s:
+        s.add_all(rows)
+        s.commit()
+    outcome = refresh(engine, as_of=dt.datetime(2025, 4, 15, 10, 0), tz=TZ)
+    assert outcome.status == "ok", outcome.error
+    return engine, outcome.batch_id
+
+
+CTX = {"mode": "region", "lang": "zh", "theme": "dark", "region": A, "panel": "map", "qs": ""}
+
+
+def test_known_distances_of_the_hand_data() -> None:
+    """The fixture's worksites really are 2.9 and 3.1 km from A (independent check)."""
+    for _, km, bearing in AROUND_A:
+        lat, lon = destination(A_LAT, A_LON, km, bearing)
+        assert haversine(A_LAT, A_LON, lat, lon) == pytest.approx(km, abs=1e-9)
+
+
+def test_ring_holds_the_2_9_km_worksites_and_not_the_3_1_km_ones(hand_db) -> None:  # noqa: ANN001
+    """Community map: in the figure's coordinates, 2.9 km is inside A's ring, 3.1 outside."""
+    engine, batch = hand_db
+    base = load_map_base(engine, batch, dt.date(2025, 4, 15))
+    # Open at T only: the closed and the future posting are not worksites on the map.
+    assert sorted(base.vac_head.tolist()) == [4.0] * 6
+    fig = map_panel.figure(map_view(base, A, "community", DEFAULT_METRIC), {}, CTX)
+    (ring,) = rings_of(trace(fig, "rings"))
+    vac = trace(fig, "vacancies")
+    got = {}
+    for x, y in zip(vac["x"], vac["y"], strict=True):
+        got[(round(x, 2), round(y, 2))] = inside(x, y, *ring)
+    assert sorted(got.values()) == [False] * 3 + [True] * 3
+    # Which is which: the nearer three (by figure distance from the centre) are inside.
+    by_radius = sorted(got.items(), key=lambda kv: math.hypot(*kv[0]))
+    assert [v for _, v in by_radius] == [True] * 3 + [False] * 3
+    # The ring is a circle of 3 km on the figure's axes (1 unit = 1 km both ways).
+    radii = [math.hypot(x, y) for x, y in zip(*ring, strict=True)]
+    assert min(radii) == pytest.approx(3.0, abs=0.01)
+    assert max(radii) == pytest.approx(3.0, abs=0.01)
+    layout = fig["layout"]
+    assert layout["yaxis"]["scaleanchor"] == "x" and layout["yaxis"]["scaleratio"] == 1
+    bar = layout["shapes"][0]
+    assert bar["x1"] - bar["x0"] == pytest.approx(3.0)  # the scale bar is the ring's radius
+    # Distances printed beside the three worksites inside the ring.
+    assert sorted(trace(fig, "distances")["text"]) == ["2.9", "2.9", "2.9"]
+    # The community itself is covered (green), the data says so too.
+    assert base.values["circle.coverage"][base.codes.index(A)] == 1.0
+    assert base.values["circle.coverage"][base.codes.index(B)] == 0.0
+
+
+def test_township_map_draws_every_ring_to_scale(hand_db) -> None:  # noqa: ANN001
+    """Township map: one ring per community; A's ring separates 2.9 from 3.1 km."""
+    engine, batch = hand_db
+    base = load_map_base(engine, batch, dt.date(2025, 4, 15))
+    view = map_view(base, TOWN, "township", DEFAULT_METRIC)
+    assert view.mode == "points"
+    fig = map_panel.figure(view, {A: "胜利路社区", B: "站西路社区"}, {**CTX, "region": TOWN})
+    rings = rings_of(trace(fig, "rings"))
+    coms = trace(fig, "communities")
+    assert coms["customdata"] == [A, B]
+    ax, ay = coms["x"][0], coms["y"][0]
+    ring_a = rings[0]
+    for x, y in zip(trace(fig, "vacancies")["x"], trace(fig, "vacancies")["y"], strict=True):
+        d = math.hypot(x - ax, y - ay)
+        assert inside(x, y, *ring_a) == (d < 3.0)
+    assert sum(inside(x, y, *ring_a) for x, y in zip(trace(fig, "vacancies")["x"],
+                                                    trace(fig, "vacancies")["y"],
+                                                    strict=True)) == 3
+    # Distances between the two centres on the figure match the haversine within 0.2 %.
+    bx, by = coms["x"][1], coms["y"][1]
+    assert math.hypot(bx - ax, by - ay) == pytest.approx(
+        haversine(A_LAT, A_LON, B_LAT, B_LON), rel=2e-3)
+
+
+def test_hexagons_at_province_level_against_pandas(hand_db) -> None:  # noqa: ANN001
+    """Province map: hexagons hold every community once; coverage per cell = covered ÷ n."""
+    engine, batch = hand_db
+    base = load_map_base(engine, batch, dt.date(2025, 4, 15))
+    view = map_view(base, PROVINCE, "province", DEFAULT_METRIC)
+    assert view.mode == "hex"
+    assert view.hex_n.sum() == 2
+    # Each community lies within its cell (distance to the centre ≤ circumradius).
+    x, y = view.proj.xy(base.lat, base.lon)
+    frame = pd.DataFrame({"x": x, "y": y, "cov": base.values["circle.coverage"]})
+    for i, row in frame.iterrows():
+        d = np.hypot(view.hex_x - row.x, view.hex_y - row.y)
+        assert d.min() <= view.hex_size + 1e-6, i
+    # Open headcount per cell adds up to all open headcount (6 × 4).
+    assert view.hex_head.sum() == 24
+    # 14 km apart with small cells: two community cells, one covered (A), one not (B);
+    # cells holding worksites only have no value and are not coloured.
+    with_communities = view.hex_n > 0
+    assert sorted(view.hex_value[with_communities].tolist()) == [0.0, 1.0]
+    assert np.isnan(view.hex_value[~with_communities]).all()
+    fig = map_panel.figure(view, {CITY: "合肥市"}, {**CTX, "region": PROVINCE})
+    assert trace(fig, "cells")["customdata"] == [CITY, CITY]
+    filled = sum(x is None for t in fig["data"] if t.get("name") == "hex" for x in t["x"])
+    assert filled == 2
+    assert [a["text"] for a in fig["layout"]["annotations"]][0] == "合肥市"
+
+
+def test_metric_allow_list_from_the_registry() -> None:
+    """?metric= takes only allow-listed keys; person-level and unknown keys fall back."""
+    from queries.metrics import PERSON_KEYS
+
+    assert map_metric("vacancies.open_headcount") == "vacancies.open_headcount"
+    for bad in ("jobseekers.active", "placements.today", "x' or 1=1", None, 3, ["a"],
+                "circle.coverage.x"):
+        assert map_metric(bad) == DEFAULT_METRIC
+    assert not set(MAP_METRICS) & PERSON_KEYS
+
+
+def test_count_metric_classes_and_legend() -> None:
+    """Count colours: 0 apart, then classes covering every positive value exactly once."""
+    values = np.array([0, 1, 2, 3, 5, 8, 13, 21, 34, np.nan])
+    colours, legend = map_panel.classes("vacancies.open_headcount", values, "zh")
+    assert colours[0] == map_panel.ZERO_COLOR and colours[-1] == map_panel.NO_DATA
+    assert legend[0] == (map_panel.ZERO_COLOR, "0")
+    assert all(c != map_panel.NO_DATA for c in colours[1:-1])
+
+
+# ---------------------------------------------------------------- boundaries
+SQUARE = [[117.2, 31.8], [117.4, 31.8], [117.4, 31.9], [117.2, 31.9], [117.2, 31.8]]
+
+
+def _fc(*features: dict, **extra: object) -> dict:
+    return {"type": "FeatureCollection", "features": list(features), **extra}
+
+
+def _poly(coords: list, **props: object) -> dict:
+    return {"type": "Feature", "properties": props,
+            "geometry": {"type": "Polygon", "coordinates": [coords]}}
+
+
+def test_boundaries_valid_file(tmp_path: Path) -> None:
+    """A WGS84 FeatureCollection loads: one outline, its box, no warning."""
+    path = tmp_path / "counties.geojson"
+    path.write_text(json.dumps(_fc(_poly(SQUARE, name="瑶海区", code="340102"))), "utf-8")
+    b = load_boundaries(path)
+    assert len(b.outlines) == 1 and b.warnings == ()
+    o = b.outlines[0]
+    assert o.code == "340102000000" and o.name == "瑶海区"
+    assert o.bbox == (117.2, 117.4, 31.8, 31.9)
+    assert len(b.within(117.3, 117.5, 31.85, 32.0)) == 1
+    assert b.within(118.0, 119.0, 31.0, 32.0) == []
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ([1, 2], "top level"),
+    ({"type": "Topology"}, "unsupported GeoJSON type"),
+    (_fc(_poly([[31.8, 117.2], [31.8, 117.4], [31.9, 117.4], [31.8, 117.2]])), "[lat, lon]"),
+    (_fc(_poly([[13048000.0, 3740000.0], [13050000.0, 3740000.0], [13048000.0, 3742000.0]])),
+     "projected metres"),
+    (_fc(_poly([[2.35, 48.85], [2.36, 48.85], [2.36, 48.86], [2.35, 48.85]])), "inside China"),
+    (_fc(_poly([[117.2, "31.8"], [117.4, 31.8]])), "finite number"),
+    (_fc({"type": "Feature", "properties": {}, "geometry": {"type": "Circle"}}),
+     "unsupported geometry type"),
+    (_fc(_poly(SQUARE), crs={"type": "name", "properties": {"name": "EPSG:3857"}}), "WGS84"),
+    (_fc(), "no Polygon"),
+])
+def test_boundaries_rejected_with_a_clear_message(data: object, message: str) -> None:
+    """Each kind of bad file names what is wrong."""
+    with pytest.raises(BoundaryError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        parse_boundaries(data)
+
+
+def test_boundaries_bad_json_and_missing_file(tmp_path: Path) -> None:
+    """Not JSON: line and column; no file: said so."""
+    bad = tmp_path / "b.geojson"
+    bad.write_text('{"type": "FeatureCollection",\n "features": [}', "utf-8")
+    with pytest.raises(BoundaryError, match="line 2"):
+        load_boundaries(bad)
+    with pytest.raises(BoundaryError, match="not found"):
+        load_boundaries(tmp_path / "none.geojson")
+
+
+def test_boundaries_gcj02_hints_warn() -> None:
+    """DataV.GeoAtlas properties, a GCJ-02 crs name or file name: a warning, still drawn."""
+    datav = parse_boundaries(_fc(_poly(SQUARE, adcode=340102, name="瑶海区",
+                                       acroutes=[100000, 340000], childrenNum=0)))
+    assert len(datav.outlines) == 1 and "GCJ-02" in datav.warnings[0]
+    named = parse_boundaries(_fc(_poly(SQUARE)), source="/data/hefei_gcj02.json")
+    assert "GCJ-02" in named.warnings[0]
+    crs = parse_boundaries(_fc(_poly(SQUARE), crs={"type": "name",
+                                                   "properties": {"name": "GCJ-02"}}))
+    assert "GCJ-02" in crs.warnings[0]
+    plain = parse_boundaries(_fc(_poly(SQUARE), crs={
+        "type": "name", "properties": {"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}}))
+    assert plain.warnings == ()
+
+
+def test_outlines_drawn_only_from_the_operator_file(hand_db) -> None:  # noqa: ANN001
+    """No file: no outline trace. A file: its lines, projected like everything else."""
+    engine, batch = hand_db
+    base = load_map_base(engine, batch, dt.date(2025, 4, 15))
+    fig = map_panel.figure(map_view(base, TOWN, "township", DEFAULT_METRIC), {}, CTX)
+    assert "outline" not in [t.get("name") for t in fig["data"]]
+    square = [[117.25, 31.85], [117.35, 31.85], [117.35, 31.89], [117.25, 31.85]]
+    b = parse_boundaries(_fc(_poly(square, name="x")))
+    view = map_view(base, TOWN, "township", DEFAULT_METRIC, boundaries=b)
+    fig = map_panel.figure(view, {}, CTX)
+    line = trace(fig, "outline")
+    x, y = view.proj.xy(31.85, 117.25)
+    assert line["x"][0] == pytest.approx(float(x), abs=1e-3)
+    assert line["y"][0] == pytest.approx(float(y), abs=1e-3)
