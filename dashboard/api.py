@@ -395,6 +395,33 @@ def exchange(kind: str) -> Response:
     return resp
 
 
+@bp.get("/exchange/vacancies")
+def exchange_vacancy_feed() -> Response:
+    """Vacancies created or changed after `since`, oldest change first, with `next` (SPEC 7).
+
+    The token's region limits the records (the cursor still moves past the others); with
+    DASHBOARD_AUTH off the whole feed is served, as the rest of the read API is.
+    """
+    from queries import outbox
+
+    token = access.current_token()
+    if _settings().auth and token is None:
+        raise ApiError(401, "需要 exchange 令牌 (an exchange token is required)")
+    raw_limit = request.args.get("limit", str(outbox.FEED_LIMIT_DEFAULT))
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= outbox.FEED_LIMIT_MAX:
+        raise ApiError(400, f"limit 应为 1..{outbox.FEED_LIMIT_MAX} 的整数 "
+                            f"(limit must be an integer 1..{outbox.FEED_LIMIT_MAX})")
+    visible = (lambda code: access.may_see(token, code)) if token is not None else None
+    try:
+        records, nxt = outbox.read_feed(_runtime().engine, request.args.get("since"),
+                                        int(raw_limit), visible)
+    except outbox.CursorError as err:
+        raise ApiError(400, str(err)) from None
+    resp = json_response({"records": records, "next": nxt})
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
 @bp.route("/exchange/<kind>", methods=["GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"],
           provide_automatic_options=False)
 def exchange_other_methods(kind: str) -> Response:
@@ -424,6 +451,19 @@ def _db_error(err: SQLAlchemyError) -> Response:
 
 
 # ------------------------------------------------------------------ /healthz
+def _outbox_health(engine: Any, pushing: bool, body: dict[str, Any]) -> None:
+    """Add the outbound events' depth and dead events (SPEC 7); dead ones degrade."""
+    from queries import outbox
+
+    try:
+        body["outbox"] = outbox.health(engine, pushing)
+    except SQLAlchemyError as err:  # e.g. a schema not yet migrated: the rest still answers
+        log.warning("healthz: outbox unavailable: %s", err)
+        return
+    if body["outbox"]["dead"] and body.get("status") == "ok":
+        body["status"] = "degraded"
+
+
 def healthz() -> Response:
     """Snapshot freshness: 200 while a snapshot is served, 503 without one or without a DB."""
     rt = get_runtime()
@@ -442,6 +482,8 @@ def healthz() -> Response:
         pending = pending_failure(rt.engine)
         if pending is not None:  # a refresh in this process failed and could not record it
             body["last_error"] = snapshots.pending_error(pending, rt.settings.timezone)
+    else:
+        _outbox_health(rt.engine, bool(rt.settings.province_url), body)
     resp = json_response(body, status)
     resp.headers["Cache-Control"] = "no-store"
     return resp

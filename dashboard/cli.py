@@ -143,6 +143,34 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
     return tokens.cli(args, settings, _engine(settings))
 
 
+def cmd_outbox(args: argparse.Namespace, settings: Settings) -> int:
+    """List undelivered outbound events, or queue events to be sent again (SPEC 7)."""
+    from queries import outbox
+
+    engine = _engine(settings)
+    if args.outbox_verb == "retry":
+        if not args.ids and not args.dead:
+            print("错误 (error): 请给出事件 ID 或 --dead (give event ids or --dead)",
+                  file=sys.stderr)
+            return 2
+        n = outbox.retry(engine, args.ids, dead=args.dead)
+        print(f"已重新排队 {n} 个事件 (queued {n} events to be sent again)")
+        return 0 if n or args.dead else 1
+    c = outbox.counts(engine)
+    print(f"待发送 {c['pending']}, 已送达 {c['delivered']}, 失败停放 {c['dead']} "
+          f"(pending {c['pending']}, delivered {c['delivered']}, dead {c['dead']})")
+    rows = outbox.list_events(engine, dead_only=args.dead, limit=args.limit)
+    if rows:
+        print("id\tevent_id\ttopic\tstate\tattempts\tcreated_at (UTC)\tnext_attempt_at "
+              "(UTC)\tlast_error")
+    for r in rows:
+        nxt = r["next_attempt_at"].isoformat(timespec="seconds") if r["next_attempt_at"] else "-"
+        print(f"{r['id']}\t{r['event_id']}\t{r['topic']}\t{r['state']}\t{r['attempts']}\t"
+              f"{r['created_at'].isoformat(timespec='seconds')}\t{nxt}\t"
+              f"{(r['last_error'] or '-')[:120]}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse tree of every verb."""
     p = argparse.ArgumentParser(
@@ -179,6 +207,16 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("refresh", help="run one aggregation now")
     s.add_argument("--as-of", default=None, help="ISO 8601 instant taken as now")
     s.set_defaults(func=cmd_refresh)
+
+    s = sub.add_parser("outbox", help="outbound events for the provincial platform")
+    osub = s.add_subparsers(dest="outbox_verb", required=True)
+    o = osub.add_parser("list", help="undelivered events (pending and dead)")
+    o.add_argument("--dead", action="store_true", help="only dead (parked) events")
+    o.add_argument("--limit", type=int, default=100, help="at most this many rows")
+    o = osub.add_parser("retry", help="send events again (attempts start from zero)")
+    o.add_argument("ids", nargs="*", metavar="ID", help="event id (number or event_id)")
+    o.add_argument("--dead", action="store_true", help="every dead event")
+    s.set_defaults(func=cmd_outbox)
 
     s = sub.add_parser("token", help="access tokens")
     tsub = s.add_subparsers(dest="token_verb", required=True)

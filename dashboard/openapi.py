@@ -343,6 +343,37 @@ def build_openapi(root_region: str) -> dict[str, Any]:
                     },
                 },
             },
+            "/api/v1/exchange/vacancies": {
+                "get": {
+                    "operationId": "exchangeVacancyFeed",
+                    "summary": "Vacancies created or changed (closed included) after the "
+                               "cursor, oldest change first, in the SPEC section 2 format; "
+                               "token role `exchange` (its region limits the records). Page "
+                               "with `next` until `records` is empty (docs/exchange.md).",
+                    "security": [{"bearer": []}],
+                    "parameters": [
+                        {"name": "since", "in": "query", "required": False,
+                         "description": "An opaque cursor: the `next` of a previous page; "
+                                        "absent or empty starts from the first change.",
+                         "schema": {"type": "string"}},
+                        {"name": "limit", "in": "query", "required": False,
+                         "schema": {"type": "integer", "minimum": 1, "maximum": 1000,
+                                    "default": 100}},
+                    ],
+                    "responses": {
+                        "200": _json({
+                            "type": "object", "required": ["records", "next"],
+                            "properties": {
+                                "records": {"type": "array",
+                                            "items": _ref(schema_name("vacancies"))},
+                                "next": {"type": "string"},
+                            }}, "One page of changes and the cursor to ask with next."),
+                        "400": _error("A cursor this server did not hand out, or a bad "
+                                      "limit."),
+                        **auth_errors,
+                    },
+                },
+            },
             "/api/v1/openapi.json": {
                 "get": {
                     "operationId": "getOpenAPI",

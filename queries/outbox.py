@@ -37,6 +37,7 @@ import random
 import re
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -357,14 +358,17 @@ def _deliver(url: str, secret: str, timeout: float, events: list[Any]) -> str | 
 def _mark_failed(conn: Connection, events: list[Any], error: str, now: dt.datetime,
                  max_attempts: int, base: float, cap: float) -> int:
     """Count an attempt on each event: back off, or park it dead; returns how many died."""
-    died = 0
+    by_attempts: dict[int, list[int]] = defaultdict(list)
     for ev in events:
-        n = ev.attempts + 1
+        by_attempts[ev.attempts + 1].append(ev.id)
+    died = 0
+    # One statement per attempt count (a batch holds few): the same delay for the group.
+    for n, ids in by_attempts.items():
         dead = n >= max_attempts
-        died += dead
+        died += len(ids) if dead else 0
         delay = backoff_seconds(n, base, cap) * random.uniform(1.0, 1.1)
         conn.execute(
-            update(OutboxEvent).where(OutboxEvent.id == ev.id, OutboxEvent.state == PENDING)
+            update(OutboxEvent).where(OutboxEvent.id.in_(ids), OutboxEvent.state == PENDING)
             .values(attempts=n, last_error=error, state=DEAD if dead else PENDING,
                     next_attempt_at=None if dead else now + dt.timedelta(seconds=delay))
         )
@@ -434,7 +438,7 @@ def counts(engine: Engine) -> dict[str, int]:
     return {s: got.get(s, 0) for s in (PENDING, DELIVERED, DEAD)}
 
 
-def health(engine: Engine) -> dict[str, Any]:
+def health(engine: Engine, pushing: bool | None = None) -> dict[str, Any]:
     """The /healthz part: depth, dead events (first ids) and the oldest pending event."""
     c = counts(engine)
     with engine.connect() as conn:
@@ -446,7 +450,8 @@ def health(engine: Engine) -> dict[str, Any]:
             .order_by(OutboxEvent.id).limit(10)
         ).scalars().all()
     return {
-        "pushing": push_enabled(), "pending": c[PENDING], "dead": c[DEAD],
+        "pushing": push_enabled() if pushing is None else pushing,
+        "pending": c[PENDING], "dead": c[DEAD],
         "dead_ids": list(dead_ids),
         "oldest_pending_at": _stamp(oldest) if oldest else None,
     }

@@ -31,7 +31,7 @@ class Settings:
     province_url: str = ""
     province_secret: str = ""
     province_max_attempts: int = 12
-    push_seconds: int = 10
+    push_seconds: float = 10.0
     push_batch: int = 500
     push_timeout: float = 10.0
     push_backoff: float = 5.0  # first retry delay, doubled per attempt
@@ -62,7 +62,7 @@ class Settings:
             province_url=_env("DASHBOARD_PROVINCE_URL", ""),
             province_secret=_env("DASHBOARD_PROVINCE_SECRET", ""),
             province_max_attempts=int(_env("DASHBOARD_PROVINCE_MAX_ATTEMPTS", "12")),
-            push_seconds=int(_env("DASHBOARD_PUSH_SECONDS", "10")),
+            push_seconds=float(_env("DASHBOARD_PUSH_SECONDS", "10")),
             push_batch=int(_env("DASHBOARD_PUSH_BATCH", "500")),
             push_timeout=float(_env("DASHBOARD_PUSH_TIMEOUT", "10")),
             push_backoff=float(_env("DASHBOARD_PUSH_BACKOFF", "5")),

@@ -44,7 +44,8 @@ def register_jobs(
     engine: Engine | None = None,
     run_now: bool = False,
 ) -> Engine:
-    """Add the interval refresh job (id "refresh"); returns the engine it uses."""
+    """Add the interval refresh job (id "refresh") and, with DASHBOARD_PROVINCE_URL, the
+    outbox pusher (id "push"); returns the engine it uses."""
     engine = engine or make_engine(settings.database_url)
     kwargs: dict = {}
     if run_now:
@@ -62,6 +63,17 @@ def register_jobs(
         misfire_grace_time=max(30, settings.refresh_seconds // 2),
         **kwargs,
     )
+    if settings.province_url:
+        # Outbound events (SPEC 7); off while no receiver is configured.
+        from scheduler.pusher import JOB_ID as PUSH_JOB_ID
+        from scheduler.pusher import push_job
+
+        scheduler.add_job(
+            push_job, "interval", seconds=max(1, settings.push_seconds),
+            args=[engine, settings], id=PUSH_JOB_ID, name="push outbox events",
+            replace_existing=True, max_instances=1, coalesce=True,
+            misfire_grace_time=max(30, settings.push_seconds),
+        )
     return engine
 
 
