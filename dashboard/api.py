@@ -275,12 +275,13 @@ REPORT_TYPES = {
 def region_report(code: str) -> Response:
     """进展情况表 (SPEC 8) as XLSX, or CSV with `?format=csv`; leader and exchange tokens."""
     from dashboard import reports
-    from layouts.i18n import norm_lang
 
     fmt = request.args.get("format", "xlsx")
     if fmt not in REPORT_TYPES:
         raise ApiError(400, "format must be xlsx or csv")
-    lang = norm_lang(request.args.get("lang"))
+    lang = request.args.get("lang", "zh")
+    if lang not in ("zh", "en"):
+        raise ApiError(400, "lang must be zh or en")
     _check_code(code)
     denied = authorize(code)
     if denied is not None:

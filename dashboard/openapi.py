@@ -307,6 +307,47 @@ def build_openapi(root_region: str) -> dict[str, Any]:
                     },
                 },
             },
+            "/api/v1/regions/{code}/report.xlsx": {
+                "get": {
+                    "operationId": "getRegionReport",
+                    "summary": "进展情况表 (SPEC 8): one row per child region and a total row "
+                               "(the region itself) with the main metrics and, for each "
+                               "target, target, done, completion and expected (时序进度). "
+                               "Values are the snapshot's, unrounded, as in /metrics. Token "
+                               "roles `leader` and `exchange`.",
+                    "parameters": [
+                        code_param,
+                        {"name": "format", "in": "query", "required": False,
+                         "description": "`xlsx` (default: one sheet, title, as-of, a two-row "
+                                        "header with each target over its four parts) or "
+                                        "`csv` (UTF-8 with BOM, one flat header row "
+                                        "`<target>·<part>`; formula-like text neutralised).",
+                         "schema": {"type": "string", "enum": ["xlsx", "csv"],
+                                    "default": "xlsx"}},
+                        {"name": "lang", "in": "query", "required": False,
+                         "description": "Header language: Chinese by default, `en` English.",
+                         "schema": {"type": "string", "enum": ["zh", "en"]}},
+                        if_none_match,
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The table as a download (Content-Disposition: "
+                                           "attachment).",
+                            "headers": _SNAPSHOT_HEADERS,
+                            "content": {
+                                "application/vnd.openxmlformats-officedocument."
+                                "spreadsheetml.sheet": {"schema": {"type": "string",
+                                                                   "format": "binary"}},
+                                "text/csv": {"schema": {"type": "string"}},
+                            },
+                        },
+                        "304": _NOT_MODIFIED,
+                        **region_errors,
+                        "400": _error("Malformed region code, or a format other than xlsx "
+                                      "or csv."),
+                    },
+                },
+            },
             "/api/v1/exchange/{kind}": {
                 "post": {
                     "operationId": "exchangeImport",

@@ -15,7 +15,13 @@ from typing import Any
 
 from dashboard.disclosure import SECONDARY_TEXT, Cell, Group, protect
 from layouts.i18n import enum, norm_lang, t
-from queries.domain import ASSISTANCE_KINDS, KEY_GROUPS, PLACEMENT_FORMS, VACANCY_TYPES
+from queries.domain import (
+    ASSISTANCE_KINDS,
+    FE_CRITERIA,
+    KEY_GROUPS,
+    PLACEMENT_FORMS,
+    VACANCY_TYPES,
+)
 from queries.metrics import (
     COUNT_KEYS,
     DERIVED_FROM,
@@ -163,7 +169,7 @@ def expected_share(given: Any, as_of: Any) -> float | None:
 
 
 # The four 充分就业社区 criteria (SPEC 6.2), in display order.
-CRITERIA: tuple[str, ...] = ("employment", "long_term", "zero_households", "assistance")
+CRITERIA: tuple[str, ...] = FE_CRITERIA
 
 
 def upcoming_fairs(items: Any, lang: str,
@@ -198,26 +204,31 @@ def act_on(items: Any, lang: str) -> list[dict[str, Any]]:
     return out
 
 
-def criteria(m: dict[str, dict[str, Any]], values: Any, lang: str) -> list[dict[str, Any]]:
-    """One community's four criteria: met or not (its failing counts) and the figure behind it.
+# What each criterion's figure is, for formatting and small-count suppression.
+CRITERION_KEYS = {"long_term": "unemployed.long_term", "zero_households": "zero_households.overdue",
+                  "assistance": "unemployed.long_term"}  # unassisted: a person count too
 
-    `values` (per-criterion values the snapshot may carry) wins over the metrics fallback.
-    """
+
+def criteria(m: dict[str, dict[str, Any]], values: Any, lang: str, public: bool = False,
+             level: str = "", small_cell: int = 3) -> list[dict[str, Any]]:
+    """One community's four criteria (snapshot list `fe_criteria`): met or not, and the
+    figure behind each (employment share; long-term unemployed, overdue households and
+    unassisted hard-to-employ persons, suppressed like any person count on public views)."""
     values = values if isinstance(values, dict) else {}
-    share = values.get("employment")
-    fallback = {
-        "employment": {"v": share, "s": fmt_pct(share)} if _is_num(share)
-        else m.get("labour.employed"),
-        "long_term": m.get("unemployed.long_term"),
-        "zero_households": m.get("zero_households.overdue"),
-        "assistance": m.get("key_groups.difficulty.assisted.year"),
-    }
     out = []
     for c in CRITERIA:
-        fail = m.get(f"full_employment.failing.{c}") or {}
-        met = None if fail.get("v") is None else fail["v"] == 0
-        out.append({"key": c, "label": t(f"crit.{c}", lang), "met": met,
-                    "value": (fallback[c] or {}).get("s", DASH)})
+        item = values.get(c) if isinstance(values.get(c), dict) else {}
+        raw = item.get("value")
+        if c == "employment":
+            hidden = (m.get("labour.employed") or {}).get("suppressed")
+            value = SECONDARY_TEXT if hidden and _is_num(raw) else fmt_pct(raw)
+        else:
+            value = _cell(CRITERION_KEYS[c], raw, lang, public, level, small_cell)["s"]
+        ok = item.get("ok")
+        if not isinstance(ok, bool):
+            fail = (m.get(f"full_employment.failing.{c}") or {}).get("v")
+            ok = None if fail is None else fail == 0
+        out.append({"key": c, "label": t(f"crit.{c}", lang), "met": ok, "value": value})
     return out
 
 
@@ -500,6 +511,6 @@ def present(
         "newest": [_vacancy(v) for v in _bounded(lists.get("newest_vacancies"))],
         "nearby": [_vacancy(v) for v in _bounded(lists.get("nearby_vacancies"))],
         "fairs": upcoming_fairs(lists.get("upcoming_fairs"), lang, visible),
-        "act_on": act_on(lists.get("full_employment_act_on"), lang),
-        "criteria": criteria(m, lists.get("full_employment_criteria"), lang),
+        "act_on": act_on(lists.get("fe_actions"), lang),
+        "criteria": criteria(m, lists.get("fe_criteria"), lang, public, level, small_cell),
     }

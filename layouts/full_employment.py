@@ -10,11 +10,11 @@ from layouts.circle import gauge
 from layouts.common import child_rows, child_word, is_leaf, target_rows, titled
 from layouts.i18n import t
 from layouts.widgets import PALETTE, cell, detail, frame, graph_cell, kpi, ranking, ticker
+from queries.domain import FE_CRITERIA as CRITERIA
 
 PANEL_ID = "full_employment"
 CELLS = ("kpis", "criteria", "act", "rank")
 GRAPHS = ("gauge",)
-CRITERIA = ("employment", "long_term", "zero_households", "assistance")
 RATE = "full_employment.rate"
 EMPTY = {"v": None, "s": "—"}
 

@@ -10,12 +10,12 @@ from dash import html
 from layouts.common import child_rows, child_word, is_leaf, titled
 from layouts.i18n import t
 from layouts.widgets import PALETTE, cell, detail, frame, graph_cell, kpi, ranking, ticker, vbar
+from queries.domain import TRAINING_KINDS
 
 PANEL_ID = "services"
 CELLS = ("kpis", "fairs", "more", "rank")
 GRAPHS = ("trainings",)
 EMPTY = {"v": None, "s": "—"}
-TRAINING_KINDS = ("skills", "entrepreneurship", "platform", "other")
 
 
 def skeleton(ctx: dict[str, Any]) -> html.Section:
