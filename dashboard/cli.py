@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from dashboard import logs
 from queries.db import init_db, make_engine
 from queries.exchange.kinds import KIND_NAMES as KINDS
 from queries.settings import Settings
@@ -234,9 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and run the verb; errors print a message, never a traceback."""
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logs.configure()  # one line per event: time, level, request id; tokens scrubbed
     args = build_parser().parse_args(argv)
     overrides = {}
     if getattr(args, "verb", None) is None:

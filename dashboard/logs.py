@@ -14,6 +14,7 @@ import logging
 import re
 import sys
 import uuid
+from collections.abc import Mapping
 
 from flask import Flask, Response, g, has_request_context, request
 
@@ -24,8 +25,9 @@ _SECRETS = (
     # ?token=…, token: …, "token": "…"
     (re.compile(r"(token[\"']?\s*[=:]\s*[\"']?)[^&\s\"',;]+", re.I), r"\1***"),
     (re.compile(r"(bearer\s+)[^\s\"',;]+", re.I), r"\1***"),
-    # itsdangerous-signed values: base64url payload "." base64url signature
-    (re.compile(r"[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}(?:\.[A-Za-z0-9_-]+)?"), "***"),
+    # Signed tokens (itsdangerous, JWT): base64url JSON ("eyJ") or zlib (".eJ") payload,
+    # "." and a base64url signature.
+    (re.compile(r"\.?e[yJ][A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}(?:\.[A-Za-z0-9_-]+)?"), "***"),
     # 18-character resident identity numbers, mainland mobile numbers
     (re.compile(r"(?<![\d.])\d{17}[\dXx](?![\dA-Za-z])"), "[id]"),
     (re.compile(r"(?<![\d.])1[3-9]\d{9}(?!\d)"), "[mobile]"),
@@ -56,6 +58,13 @@ class Scrub(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:  # noqa: D102
         record.request_id = request_id()
+        if isinstance(record.args, Mapping):
+            # gunicorn's access line: its atoms carry the response's X-Request-ID.
+            try:
+                rid = record.args["{x-request-id}o"]
+            except (KeyError, TypeError):
+                rid = "-"
+            record.request_id = rid if isinstance(rid, str) and _GOOD_ID.match(rid) else "-"
         try:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a bad format string must not lose the event
@@ -81,9 +90,16 @@ def handler(stream=None) -> logging.Handler:  # noqa: ANN001
     return h
 
 
-def configure(level: int = logging.INFO) -> None:
-    """Send every logger's records to stderr in the one-line format (idempotent)."""
+def configure(level: int = logging.INFO, force: bool = False) -> None:
+    """Send every logger's records to stderr in the one-line format.
+
+    Like logging.basicConfig, nothing changes when the root logger already has handlers
+    (a host application's or a test runner's) unless `force`.
+    """
     root = logging.getLogger()
+    if root.handlers and not force and not any(
+            getattr(h, "_dashboard", False) for h in root.handlers):
+        return
     for h in list(root.handlers):
         if getattr(h, "_dashboard", False):
             root.removeHandler(h)

@@ -7,6 +7,7 @@ import sys
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from dashboard import logs
 from queries.db import init_db, make_engine
 from queries.settings import Settings
 from scheduler.jobs import register_jobs
@@ -14,9 +15,7 @@ from scheduler.jobs import register_jobs
 
 def main() -> int:
     """Migrate the schema, then refresh now and every DASHBOARD_REFRESH_SECONDS."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure()  # one line per event: time, level, request id ("-"); scrubbed
     settings = Settings.from_env()
     engine = make_engine(settings.database_url)
     init_db(engine)

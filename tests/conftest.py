@@ -126,6 +126,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
 from tests import pii  # noqa: E402
 
 pii.install()
+pii.install_log_scan()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -133,9 +134,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write_line(f"personal-data scan: {pii.SCANNED['responses']} responses, "
+                            f"{pii.SCANNED['log_lines']} log lines, "
                             f"{len(pii.FINDINGS)} findings")
     if pii.FINDINGS:
         for finding in pii.FINDINGS[:20]:
             if reporter is not None:
-                reporter.write_line(f"PERSONAL DATA IN RESPONSE: {finding}")
+                reporter.write_line(f"PERSONAL DATA IN RESPONSE OR LOG: {finding}")
         session.exitstatus = 1

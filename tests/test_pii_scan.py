@@ -24,3 +24,18 @@ def test_every_flask_response_passes_through_the_scan() -> None:
     assert app.test_client().get("/leak").status_code == 200
     assert len(pii.FINDINGS) == before + 1
     pii.FINDINGS.pop()  # the planted leak is this test's own, not the product's
+
+
+def test_log_lines_are_scanned_for_tokens_and_personal_data() -> None:
+    """Positive control of the log scan: a line that would leak is a finding."""
+    import logging
+
+    pii.ISSUED.add("plain-secret-token-value")
+    before = len(pii.FINDINGS)
+    logging.getLogger("probe").warning("opened with plain-secret-token-value")
+    assert len(pii.FINDINGS) == before + 1
+    pii.FINDINGS.pop()
+    pii.ISSUED.discard("plain-secret-token-value")
+    # What the production format scrubs is not a finding: it is never written.
+    logging.getLogger("probe").warning("GET /wall/1?token=eyJabc.def id 11010519491231002X")
+    assert len(pii.FINDINGS) == before
