@@ -49,12 +49,18 @@ REGION_COLUMNS: dict[str, tuple[str, ...]] = {
     "vacancies": ("community_code",),
     "placements": ("community_code",),
     "assistance": ("community_code",),
+    "job_fairs": ("region_code",),
+    "trainings": ("community_code",),
+    "interviews": ("community_code",),
+    "loans": ("community_code",),
+    "surveys": ("community_code",),
     "targets": ("region_code",),
 }
 ID_COLUMN = {
     "regions": "code", "persons": "person_id", "households": "household_id",
     "employers": "employer_id", "vacancies": "vacancy_id", "placements": "placement_id",
-    "assistance": "record_id",
+    "assistance": "record_id", "job_fairs": "fair_id", "trainings": "training_id",
+    "interviews": "interview_id", "loans": "loan_id", "surveys": "response_id",
 }
 CREDIT = "91350100M000100Y43"
 
@@ -129,6 +135,37 @@ def base_data() -> dict[str, list[dict[str, Any]]]:
             {"record_id": "A-OUT", "person_id": "P-OUT", "community_code": OUT_COMM,
              "kind": "visit", "served_on": "2026-02-04"},
         ],
+        # SPEC 6.1 KINDs: one record on either side (a fair of the county outside).
+        "job_fairs": [
+            {"fair_id": "F-IN", "region_code": SCOPE, "held_on": "2026-03-01",
+             "title": "蜀山区招聘会", "mode": "onsite"},
+            {"fair_id": "F-OUT", "region_code": OUT_COUNTY, "held_on": "2026-03-01",
+             "title": "庐阳区招聘会", "mode": "onsite"},
+        ],
+        "trainings": [
+            {"training_id": "T-IN", "person_id": "P-IN", "community_code": IN_COMM,
+             "kind": "skills", "mode": "onsite", "started_on": "2026-02-01"},
+            {"training_id": "T-OUT", "person_id": "P-OUT", "community_code": OUT_COMM,
+             "kind": "skills", "mode": "onsite", "started_on": "2026-02-01"},
+        ],
+        "interviews": [
+            {"interview_id": "I-IN", "person_id": "P-IN", "vacancy_id": "V-IN",
+             "community_code": IN_COMM, "held_at": "2026-02-01T10:00", "mode": "remote"},
+            {"interview_id": "I-OUT", "person_id": "P-OUT", "vacancy_id": "V-OUT",
+             "community_code": OUT_COMM, "held_at": "2026-02-01T10:00", "mode": "remote"},
+        ],
+        "loans": [
+            {"loan_id": "L-IN", "person_id": "P-IN", "community_code": IN_COMM,
+             "granted_on": "2026-02-01", "amount": "100000"},
+            {"loan_id": "L-OUT", "person_id": "P-OUT", "community_code": OUT_COMM,
+             "granted_on": "2026-02-01", "amount": "100000"},
+        ],
+        "surveys": [
+            {"response_id": "S-IN", "community_code": IN_COMM, "answered_on": "2026-02-01",
+             "score": "5"},
+            {"response_id": "S-OUT", "community_code": OUT_COMM,
+             "answered_on": "2026-02-01", "score": "4"},
+        ],
         "targets": [
             {"region_code": CITY, "metric": "placements.year", "year": "2026",
              "target": "1000"},
@@ -141,7 +178,7 @@ def base_data() -> dict[str, list[dict[str, Any]]]:
 
 
 ORDER = ("regions", "households", "persons", "employers", "vacancies", "placements",
-         "assistance", "targets")
+         "assistance", "job_fairs", "trainings", "interviews", "loans", "surveys", "targets")
 
 
 def record(kind: str, ident: str, region: str, n: int = 0) -> dict[str, Any]:
@@ -168,6 +205,21 @@ def record(kind: str, ident: str, region: str, n: int = 0) -> dict[str, Any]:
     if kind == "assistance":
         return {"record_id": ident, "person_id": "P-IN", "community_code": region,
                 "kind": "guidance", "served_on": "2026-03-03"}
+    if kind == "job_fairs":
+        return {"fair_id": ident, "region_code": region, "held_on": "2026-03-05",
+                "title": "hijack", "mode": "livestream", "views": "100"}
+    if kind == "trainings":
+        return {"training_id": ident, "person_id": "P-IN", "community_code": region,
+                "kind": "skills", "mode": "remote", "started_on": "2026-03-03"}
+    if kind == "interviews":
+        return {"interview_id": ident, "person_id": "P-IN", "community_code": region,
+                "held_at": "2026-03-03T09:00", "mode": "onsite"}
+    if kind == "loans":
+        return {"loan_id": ident, "person_id": "P-IN", "community_code": region,
+                "granted_on": "2026-03-03", "amount": "50000"}
+    if kind == "surveys":
+        return {"response_id": ident, "community_code": region, "answered_on": "2026-03-03",
+                "score": "4"}
     assert kind == "targets"
     return {"region_code": region, "metric": "placements.year", "year": str(2030 + n),
             "target": "99999"}
@@ -191,7 +243,7 @@ def region_of(kind: str, row: dict[str, Any]) -> list[str | None]:
     """The region columns of a stored row (a region is judged by its code and parent)."""
     if kind == "regions":
         return [row["code"], row["parent_code"]]
-    if kind == "targets":
+    if kind in ("targets", "job_fairs"):
         return [row["region_code"]]
     return [row["community_code"]]
 
@@ -305,7 +357,9 @@ def _hijacks() -> list[tuple[str, dict[str, Any]]]:
     for kind, ident in (("persons", "P-OUT"), ("households", "H-OUT"),
                         ("employers", "E-OUT"), ("employers", "E-NONE"),
                         ("vacancies", "V-OUT"), ("placements", "PL-OUT"),
-                        ("assistance", "A-OUT"), ("regions", MOVED_COMM)):
+                        ("assistance", "A-OUT"), ("regions", MOVED_COMM),
+                        ("job_fairs", "F-OUT"), ("trainings", "T-OUT"),
+                        ("interviews", "I-OUT"), ("loans", "L-OUT"), ("surveys", "S-OUT")):
         col = ID_COLUMN[kind]
         for alias in [col, col.upper(), f" {col} "] + [
                 h for h, c in ALIASES[kind].items() if c == col]:
@@ -378,6 +432,10 @@ REFERENCE_CASES: list[tuple[str, str, str]] = [
     ("placements", "person_id", "P-OUT"),
     ("placements", "vacancy_id", "V-OUT"),
     ("assistance", "person_id", "P-OUT"),
+    ("trainings", "person_id", "P-OUT"),
+    ("interviews", "person_id", "P-OUT"),
+    ("interviews", "vacancy_id", "V-OUT"),
+    ("loans", "person_id", "P-OUT"),
 ]
 
 
