@@ -38,6 +38,15 @@ def _outbox_counts(conn: Connection) -> tuple[int, int]:
     return by_state.get("pending", 0), by_state.get("dead", 0)
 
 
+def newest_batch_age(engine: Engine) -> float | None:
+    """Seconds since the newest published batch's refresh started (None: no batch yet)."""
+    with engine.connect() as conn:
+        started = conn.execute(
+            select(func.max(RefreshRun.started_at)).where(RefreshRun.status == "ok")
+        ).scalar()
+    return None if started is None else (utcnow() - started).total_seconds()
+
+
 def figures(engine: Engine) -> OpsFigures:
     """The figures /metrics exposes, from the newest ok run and the outbox."""
     with engine.connect() as conn:
@@ -70,4 +79,4 @@ def figures(engine: Engine) -> OpsFigures:
     )
 
 
-__all__ = ["OpsFigures", "figures"]
+__all__ = ["OpsFigures", "figures", "newest_batch_age"]

@@ -9,6 +9,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy import Engine
 
+from queries import ops
+from queries.clock import utcnow
 from queries.db import make_engine
 from queries.refresh import RefreshOutcome, refresh
 from queries.settings import Settings
@@ -18,12 +20,23 @@ log = logging.getLogger("scheduler")
 JOB_ID = "refresh"
 
 
-def refresh_job(engine: Engine, tz: str) -> RefreshOutcome:
-    """Run one refresh and log its outcome (never raises: the scheduler keeps going)."""
+def refresh_job(engine: Engine, tz: str, fresh_seconds: float = 0) -> RefreshOutcome:
+    """Run one refresh and log its outcome (never raises: the scheduler keeps going).
+
+    With `fresh_seconds`, a tick is skipped when a batch was started that recently (by
+    another scheduler) or while another refresh holds the lock: several schedulers on
+    several hosts then make one refresh per interval, and any survivor carries on alone.
+    """
     try:
+        if fresh_seconds > 0:
+            age = ops.newest_batch_age(engine)
+            if age is not None and age < fresh_seconds:
+                log.info("refresh skipped: a batch was started %.1f s ago", age)
+                return RefreshOutcome(None, "fresh", 0, None, utcnow(), utcnow())
         # A short lock wait: if another process is refreshing, this tick is simply skipped
-        # and the next interval tries again.
-        outcome = refresh(engine, tz=tz, lock_wait=5)
+        # and the next interval tries again (no wait at all when the refresh under way is
+        # another scheduler's refresh of this interval).
+        outcome = refresh(engine, tz=tz, lock_wait=0 if fresh_seconds > 0 else 5)
     except Exception as err:  # noqa: BLE001 - e.g. the database is unreachable
         log.exception("refresh could not run")
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -54,7 +67,9 @@ def register_jobs(
         refresh_job,
         "interval",
         seconds=settings.refresh_seconds,
-        args=[engine, settings.timezone],
+        # Several schedulers (a second on another host is harmless): one refresh per
+        # interval, whichever ticks first once 80 % of the interval has passed.
+        args=[engine, settings.timezone, 0.8 * settings.refresh_seconds],
         id=JOB_ID,
         name="refresh snapshot",
         replace_existing=True,

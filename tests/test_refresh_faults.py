@@ -286,10 +286,15 @@ def test_scheduler_registers_one_guarded_job(engine) -> None:  # noqa: ANN001
     job = jobs[0]
     assert job.max_instances == 1 and job.coalesce is True
     assert job.trigger.interval == dt.timedelta(seconds=120)
-    assert used is engine and job.args == (engine, TZ)
+    # The third argument: a tick within 80 % of the interval after a batch skips.
+    assert used is engine and job.args == (engine, TZ, 96.0)
     # The job function publishes a batch and reports the outcome without raising.
     out = refresh_job(engine, TZ)
     assert out.status == "ok" and latest_batch(engine).id == out.batch_id
+    # Another scheduler ticking just after: that batch is fresh, nothing is recomputed.
+    assert refresh_job(engine, TZ, 96.0).status == "fresh"
+    assert latest_batch(engine).id == out.batch_id
+    assert refresh_job(engine, TZ, 0.001).status == "ok"
 
 
 def test_unreachable_database_gives_a_failed_outcome() -> None:
