@@ -165,13 +165,20 @@ class VacancyTracker(Tracker):
     """Feed entries (and, when pushing, `vacancy` events) for new and changed vacancies."""
 
     def _lock_counter(self) -> int:
-        """Lock the feed's counter row until commit; returns its value."""
-        q = select(FeedCounter.value).where(FeedCounter.name == VACANCY_FEED).with_for_update()
-        value = self.conn.execute(q).scalar()
-        if value is None:  # a database migrated by hand: create the row
+        """Lock the feed's counter row until commit; returns its value.
+
+        A no-op UPDATE rather than SELECT … FOR UPDATE: it is a write on every database, so
+        SQLite takes its write lock here too (waiting its busy timeout) instead of failing
+        to upgrade a read snapshot later.
+        """
+        where = FeedCounter.name == VACANCY_FEED
+        res = self.conn.execute(update(FeedCounter).where(where)
+                                .values(value=FeedCounter.value + 0))
+        if res.rowcount == 0:  # a database migrated by hand: create the row
             self.conn.execute(insert(FeedCounter).values(name=VACANCY_FEED, value=0))
-            value = self.conn.execute(q).scalar_one()
-        return int(value)
+        # A locking read: MySQL's plain SELECT would answer from an older snapshot.
+        return int(self.conn.execute(select(FeedCounter.value).where(where)
+                                     .with_for_update()).scalar_one())
 
     def before(self, rows: list[dict[str, Any]]) -> tuple[int, list[dict[str, Any]]]:
         """(counter value, rows that are new or differ from the stored vacancy)."""
