@@ -185,15 +185,18 @@ class VacancyTracker(Tracker):
         start = self._lock_counter()
         ids = [r["vacancy_id"] for r in rows]
         t = Vacancy.__table__
-        stored: dict[str, Any] = {}
+        cols = [t.c[c] for c in VACANCY_COLUMNS]
+        stored: dict[str, tuple] = {}
         for i in range(0, len(ids), 5000):
-            q = (select(t).where(t.c.vacancy_id.in_(ids[i:i + 5000]))
+            q = (select(*cols).where(t.c.vacancy_id.in_(ids[i:i + 5000]))
                  .order_by(t.c.vacancy_id).with_for_update())
-            stored.update((m["vacancy_id"], m) for m in self.conn.execute(q).mappings())
+            stored.update((row[0], tuple(row)) for row in self.conn.execute(q))
         changed = []
         for r in rows:
             old = stored.get(r["vacancy_id"])
-            if old is None or not all(_same(old[c], r.get(c)) for c in VACANCY_COLUMNS):
+            new = tuple(r.get(c) for c in VACANCY_COLUMNS)
+            # Exact equality first (the common, cheap case); then within float rounding.
+            if old is None or (old != new and not all(map(_same, old, new))):
                 changed.append(r)
         return start, changed
 
