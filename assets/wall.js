@@ -63,7 +63,7 @@
     switches: []
   };
 
-  var SAMPLE_KEEP = 15, SAMPLE_BEST = 5, SWITCH_KEEP = 5000;
+  var SAMPLE_KEEP = 20, SAMPLE_BEST = 3, SAMPLE_EVERY = 10000, SWITCH_KEEP = 5000;
 
   function rand(max) { return Math.random() * Math.max(0, max); }
 
@@ -128,7 +128,7 @@
     if (S.sync) {
       show(syncIdx(Date.now()));
       scheduleBoundary();
-      sampleClock(5);
+      sampleClock(8);
     } else {
       show(0);
     }
@@ -222,12 +222,13 @@
 
   function sampleClock(n) {
     if (n <= 0 || !S.sync) return;
+    S.lastSample = Date.now();
     var sentAt = Date.now();
     fetch('/_wall/state', { cache: 'no-store' })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (js) { if (js) addSample(js.now, sentAt, Date.now()); })
       .catch(function () { /* the poller reports outages */ })
-      .then(function () { setTimeout(function () { sampleClock(n - 1); }, 150); });
+      .then(function () { setTimeout(function () { sampleClock(n - 1); }, 100); });
   }
 
   function show(i) {
@@ -245,7 +246,10 @@
     Array.prototype.forEach.call(dots, function (el) {
       el.classList.toggle('is-active', el.getAttribute('data-for') === step.panel);
     });
-    S.switches.push({ at: hiresNow(), idx: S.idx, no: S.sync ? syncStepNo(Date.now()) : null });
+    // `lag`: how long after the step's boundary (by this wall's clock estimate) it switched.
+    var nowMs = Date.now();
+    S.switches.push({ at: hiresNow(), idx: S.idx, no: S.sync ? syncStepNo(nowMs) : null,
+                      lag: S.sync ? nowMs + S.offset - syncStepNo(nowMs) * S.dwell : null });
     if (S.switches.length > SWITCH_KEEP) S.switches.shift();
     fetchStep(step);
     S.stepAt = Date.now();
@@ -492,11 +496,18 @@
       if (S.online && !S.asked[(S.seq[S.idx] || {}).panel]) fetchStep(S.seq[S.idx]);
       if (S.refetchAt && t >= S.refetchAt) { S.refetchAt = 0; fetchStep(S.seq[S.idx]); }
       if (S.prefetchAt && t >= S.prefetchAt && !S.paused) prefetchNext();
+      // First time round (after a load) the next panel has nothing to show yet: ask as
+      // soon as the shown one has its data, so its first, slowest render is done in time.
+      if (S.seq.length > 1 && !S.paused && hasData(S.seq[S.idx]) &&
+          !hasData(S.seq[(S.idx + 1) % S.seq.length])) prefetchNext();
       var elapsed;
       if (S.sync) {
         // A late or lost timer (throttled tab, clock step): catch up with the clock.
         if (!S.paused && syncIdx(t) !== S.idx && t - S.stepAt > 1000) syncShow();
         if (!S.timer && !S.paused) scheduleBoundary();
+        // A sample every few seconds besides the polls: the short round trips are rare
+        // when the box is busy, and they are the ones worth keeping.
+        if (t - (S.lastSample || 0) > SAMPLE_EVERY) sampleClock(1);
         elapsed = S.paused ? S.pausedElapsed : (((t + S.offset) % S.dwell) + S.dwell) % S.dwell;
       } else {
         if (!S.shownAt && S.seq.length &&

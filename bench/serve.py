@@ -107,7 +107,8 @@ def run_refresh(url: str) -> float:
 class Gunicorn:
     """`gunicorn -w N -b 127.0.0.1:<port> dashboard.wsgi:server` on a database URL."""
 
-    def __init__(self, url: str, workers: int = 2, log_path: Path | None = None) -> None:
+    def __init__(self, url: str, workers: int = 2, log_path: Path | None = None,
+                 extra: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path or DATA_DIR / f"gunicorn-{self.port}.log"
@@ -115,7 +116,8 @@ class Gunicorn:
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b",
-             f"127.0.0.1:{self.port}", "--access-logfile", "-", "dashboard.wsgi:server"],
+             f"127.0.0.1:{self.port}", "--access-logfile", "-", *extra,
+             "dashboard.wsgi:server"],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while True:
