@@ -99,8 +99,7 @@ AROUND_A = [("IN-N", 2.9, 0), ("IN-E", 2.9, 90), ("IN-SW", 2.9, 225),
             ("OUT-N", 3.1, 0), ("OUT-E", 3.1, 90), ("OUT-SW", 3.1, 225)]
 
 
-@pytest.fixture
-def hand_db(engine):  # noqa: ANN001, ANN201
+def _fill(engine):  # noqa: ANN001, ANN202
     """Two communities, six worksites 2.9 / 3.1 km from A, a closed and a future posting."""
     d = dt.date.fromisoformat
     rows = [
@@ -131,6 +130,12 @@ def hand_db(engine):  # noqa: ANN001, ANN201
     outcome = refresh(engine, as_of=dt.datetime(2025, 4, 15, 10, 0), tz=TZ)
     assert outcome.status == "ok", outcome.error
     return engine, outcome.batch_id
+
+
+@pytest.fixture
+def hand_db(engine):  # noqa: ANN001, ANN201
+    """The hand-made data on each database."""
+    return _fill(engine)
 
 
 CTX = {"mode": "region", "lang": "zh", "theme": "dark", "region": A, "panel": "map", "qs": ""}
@@ -329,3 +334,60 @@ def test_outlines_drawn_only_from_the_operator_file(hand_db) -> None:  # noqa: A
     x, y = view.proj.xy(31.85, 117.25)
     assert line["x"][0] == pytest.approx(float(x), abs=1e-3)
     assert line["y"][0] == pytest.approx(float(y), abs=1e-3)
+
+
+def test_worksites_outside_a_token_scope_are_not_drawn(hand_db) -> None:  # noqa: ANN001
+    """A viewer scoped to community B sees none of A's worksites as points."""
+    engine, batch = hand_db
+    base = load_map_base(engine, batch, dt.date(2025, 4, 15))
+    assert map_view(base, A, "community", DEFAULT_METRIC).vac_x.size == 6
+    assert map_view(base, A, "community", DEFAULT_METRIC, scope=B).vac_x.size == 0
+    assert map_view(base, A, "community", DEFAULT_METRIC, scope=TOWN).vac_x.size == 6
+
+
+# ---------------------------------------------------------------- drill-down claims
+def _drill_body(app, click: object, region: str, kind: str = "region") -> dict:  # noqa: ANN001
+    """A drill callback request as the browser sends it (ids and properties registered)."""
+    rules = app.server.extensions["dashboard.callback_rules"]
+    key = next(k for k in rules if "url.pathname@" in k)
+    rule = rules[key]
+    return {
+        "output": key,
+        "outputs": [{"id": i, "property": p} for i, p in rule.outputs],
+        "inputs": [{"id": "map-g-map", "property": "clickData", "value": click}],
+        "state": [{"id": "url", "property": "search", "value": "?panel=map"},
+                  {"id": "target", "property": "data", "value": {"region": region,
+                                                                "panel": "map"}},
+                  {"id": "view", "property": "data", "value": {"kind": kind, "lang": "zh"}}],
+        "changedPropIds": ["map-g-map.clickData"],
+    }
+
+
+def test_drill_accepts_only_a_child_of_the_region_shown(sqlite_url: str) -> None:
+    """A click naming a child drills there; any other code (a grandchild, the parent, a
+    sibling's child, garbage) is refused before the callback runs."""
+    from dashboard.app import create_app
+    from queries.db import init_db, make_engine
+
+    engine = make_engine(sqlite_url)
+    init_db(engine)
+    _fill(engine)
+    app = create_app({"database_url": sqlite_url, "timezone": TZ, "root_region": PROVINCE})
+    client = app.server.test_client()
+
+    def post(click: object, region: str = COUNTY, kind: str = "region"):  # noqa: ANN202
+        return client.post("/_dash-update-component", json=_drill_body(app, click, region, kind))
+
+    ok = post({"points": [{"customdata": TOWN}]})
+    assert ok.status_code == 200, ok.get_data(as_text=True)
+    body = json.dumps(ok.get_json(), ensure_ascii=False)
+    assert f"/region/{TOWN}" in body and "panel=map" in body
+    for bad in (A, CITY, PROVINCE, "340102009000", "34010200100x", "x" * 5000):
+        resp = post({"points": [{"customdata": bad}]})
+        assert resp.status_code == 400, bad
+        assert "traceback" not in resp.get_data(as_text=True).lower()
+    for shape in ("a string", {"points": "x"}, {"points": [5]}, {"points": [{"customdata": 7}]}):
+        assert post(shape).status_code == 400, shape
+    # No point, or a click on the wall: nothing happens (204), nothing is refused.
+    assert post({"points": []}).status_code == 204
+    assert post({"points": [{"customdata": TOWN}]}, kind="wall").status_code == 204
