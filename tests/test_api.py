@@ -409,7 +409,8 @@ def test_openapi_document_is_valid_and_lists_every_metric(client) -> None:  # no
     assert set(doc["paths"]) == {"/api/v1/regions", "/api/v1/regions/{code}",
                                  "/api/v1/regions/{code}/metrics", "/api/v1/openapi.json",
                                  "/api/v1/regions/{code}/report.xlsx",
-                                 "/api/v1/exchange/{kind}", "/healthz"}
+                                 "/api/v1/exchange/{kind}", "/api/v1/exchange/vacancies",
+                                 "/healthz"}
     metrics = doc["components"]["schemas"]["Metrics"]
     assert metrics["required"] == list(METRIC_KEYS)
     assert len(METRIC_KEYS) == 103
