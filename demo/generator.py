@@ -49,6 +49,11 @@ IMPORT_ORDER: tuple[str, ...] = (
     "vacancies",
     "placements",
     "assistance",
+    "job_fairs",
+    "trainings",
+    "interviews",
+    "loans",
+    "surveys",
     "targets",
 )
 # The canonical exchange columns, exactly as the importer reads them.
@@ -73,6 +78,39 @@ ZERO_HOUSEHOLD_SHARE = 0.025
 NO_HOUSEHOLD_SHARE = 0.10
 HOUSEHOLD_SIZES = ((1, 5), (2, 13), (3, 24), (4, 28), (5, 18), (6, 12))
 DAYS = 730
+
+# SPEC 6.1 services (per registered person over the two years, unless noted).
+TRAININGS_PER_PERSON = 0.12
+INTERVIEWS_PER_PERSON = 0.25
+LOANS_PER_PERSON = 0.004
+SURVEYS_PER_PERSON = 0.20
+# Job fairs per region per month, by the level of the organiser; never fewer than a fifth
+# of these however small the scale (a county holds its fairs whatever the sample size).
+FAIRS_PER_MONTH = {"province": 1.0, "city": 1.5, "county": 3.0, "township": 0.4,
+                   "community": 0.02}
+FAIR_SIZE = {"province": (300, 900), "city": (150, 600), "county": (40, 250),
+             "township": (10, 60), "community": (3, 20)}
+FAIR_AHEAD_DAYS = 45  # fairs already announced: the upcoming list (SPEC 6.3)
+# 春风行动 (Feb–Mar), graduates' season (May–Jul), 金秋招聘月 (Sep).
+FAIR_MONTH_WEIGHT = (0.7, 2.2, 2.4, 1.1, 1.1, 1.2, 1.0, 0.8, 1.2, 0.8, 0.9, 0.6)
+TRAINING_KIND_WEIGHTS = (("skills", 60), ("entrepreneurship", 15), ("platform", 15),
+                         ("other", 10))
+TRAINING_DAYS = {"skills": (10, 60), "entrepreneurship": (5, 15), "platform": (3, 10),
+                 "other": (2, 20)}
+SURVEY_SERVICE_WEIGHTS = (("registration", 20), ("referral", 25), ("guidance", 20),
+                          ("training", 15), ("job_fair", 15), ("other", 5))
+SURVEY_CHANNEL_WEIGHTS = (("onsite", 50), ("phone", 30), ("online", 20))
+SCORE_WEIGHTS = {"good": ((5, 60), (4, 28), (3, 8), (2, 2), (1, 2)),
+                 "fair": ((5, 35), (4, 35), (3, 18), (2, 7), (1, 5))}
+LOAN_AMOUNTS = (50000, 80000, 100000, 100000, 150000, 150000, 200000, 200000, 300000)
+# Share of communities that are made to miss each 充分就业社区 criterion (the rest are
+# generated to meet it; overdue zero households come from the household data itself).
+FAIL_EMPLOYMENT = 0.15
+FAIL_LONG_TERM = 0.12
+FAIL_ASSISTANCE = 0.08
+# 三公里充分就业社区 share targets of Anhui (40 % in 2023, 70 % by 2025).
+FULL_EMPLOYMENT_TARGET = {2023: 0.4, 2024: 0.55}
+SERVICE_TARGET_METRICS = ("job_fairs.year", "trainings.year", "loans.year")
 
 # Spring Festival dates (placements and services dip around them).
 SPRING_FESTIVAL: dict[int, dt.date] = {
@@ -307,12 +345,21 @@ def generate_demo(
         w = writer("regions")
         for row in tree.region_rows():
             w.row(row)
-        gen.people(writer("households"), writer("persons"))
+        gen.people(writer("households"), stack.enter_context(tempfile.TemporaryFile(
+            "w+", encoding="utf-8")))
         gen.employers(writer("employers"))
         gen.vacancies(writer("vacancies"))
         gen.placements(writer("placements"))
         gen.assistance(writer("assistance"))
-        gen.targets(writer("targets"))
+        gen.persons(writer("persons"))
+        gen.job_fairs(writer("job_fairs"))
+        gen.trainings(writer("trainings"))
+        gen.interviews(writer("interviews"))
+        gen.loans(writer("loans"))
+        gen.surveys(writer("surveys"))
+        tw = writer("targets")
+        gen.targets(tw)
+        gen.service_targets(tw)
     return [(k, paths[k]) for k in IMPORT_ORDER]
 
 
@@ -363,8 +410,13 @@ class _Generator:
         return _rng(self.seed, self.root, self.scale, part)
 
     # -------------------------------------------------------------- households, persons
-    def people(self, hw: _Writer, pw: _Writer) -> None:
-        """Households and their members, community by community."""
+    def people(self, hw: _Writer, pw: TextIO) -> None:
+        """Households and their members, community by community.
+
+        Person rows go to a scratch file (JSON lines, with whether the person is in an
+        outstanding zero household and its identification date): `persons` writes the
+        file once the year's assistance is known (labour status and unemployed_since).
+        """
         rng = self.rng("people")
         tree = self.tree
         statuses, status_cum = _cum(STATUS_WEIGHTS)
@@ -430,11 +482,14 @@ class _Generator:
                     registered = dt.date(year - 6, 1, 1) + dt.timedelta(
                         days=rng.randrange(reg_span + 1)
                     )
-                    pw.row([
+                    outstanding = zero is not None and zero[1] is None
+                    pw.write(json.dumps([
                         _person_id(pid), comm.code, idn, gender, birth, education, status,
                         seeking, ";".join(g for g in KEY_GROUPS if g in groups) or None,
-                        registered, household,
-                    ])
+                        registered.isoformat(), household,
+                        zero[0].isoformat() if outstanding and zero else None,
+                        "difficulty" in groups, pid,
+                    ], ensure_ascii=False) + "\n")
                     self.p_comm.append(ci)
                     self.p_status.append(status_code[status])
                     mask = 0
@@ -453,6 +508,7 @@ class _Generator:
                         self.pool_graduate.append(pid)
                     pid += 1
         self.n_persons = pid
+        self.person_scratch = pw
 
     def _zero_dates(self, rng: random.Random) -> tuple[dt.date, dt.date | None]:
         """Identification and clearing dates of a zero-employment household."""
@@ -502,6 +558,8 @@ class _Generator:
         n = max(1, round(self.n_persons * EMPLOYERS_PER_PERSON))
         inds, ind_cum = _cum([(k, v[0]) for k, v in INDUSTRIES.items()])
         names: set[str] = set()
+        # Its own stream: the joining dates leave every other employer field as it was.
+        joined_rng = self.rng("employers_joined")
         for i in range(n):
             ci = bisect.bisect_right(cum, rng.random() * cum[-1])
             ci = min(ci, len(cum) - 1)
@@ -523,7 +581,12 @@ class _Generator:
             self.e_lat.append(lat)
             self.e_lon.append(lon)
             self.e_industry.append(industry)
-            ew.row([f"E{i:08d}", credit, name, industry, comm.code])
+            if joined_rng.random() < 0.15:  # 企业入驻: some joined within the last year
+                back = joined_rng.randrange(365)
+            else:
+                back = joined_rng.randrange(365, 8 * 365)
+            joined = self.today - dt.timedelta(days=back)
+            ew.row([f"E{i:08d}", credit, name, industry, comm.code, joined])
 
     # -------------------------------------------------------------- vacancies
     def vacancies(self, vw: _Writer) -> None:
@@ -711,12 +774,282 @@ class _Generator:
                 person = rng.randrange(self.n_persons)
             events.append((day, person, None))
         events.sort(key=lambda e: (e[0], e[1], e[2] or ""))
+        year0 = (dt.date(self.today.year, 1, 1) - self.start).days
+        self.assisted_year = {person for day_idx, person, _ in events if day_idx >= year0}
         for i, (day_idx, person, kind) in enumerate(events):
             day = self.start + dt.timedelta(days=day_idx)
             kind = kind or _pick(rng, kinds, kind_cum)
             ci = self.p_comm[person]
             aw.row([f"A{i:09d}", _person_id(person), tree.communities[ci].code, kind, day])
             self.assist_counts[(tree.comm_township[ci], day.year)] += 1
+
+    # -------------------------------------------------------------- persons (labour status)
+    def persons(self, pw: _Writer) -> None:
+        """The persons file: labour status and unemployed_since set community by community.
+
+        Statuses were drawn for the whole two years; here the ones still unemployed at
+        today are decided (the others have found work), so that most communities meet the
+        充分就业社区 criteria and a few miss each one. Only the written status changes:
+        every draw above (key groups, seeking a job, who is placed or assisted) is as
+        before, and no SPEC section 3 metric reads the status.
+        """
+        rng = self.rng("labour")
+        scratch = self.person_scratch
+        scratch.seek(0)
+        comm: list[list[Any]] = []
+        for line in scratch:
+            row = json.loads(line)
+            if comm and comm[0][1] != row[1]:
+                self._community_labour(rng, comm, pw)
+                comm = []
+            comm.append(row)
+        if comm:
+            self._community_labour(rng, comm, pw)
+
+    def _community_labour(self, rng: random.Random, rows: list[list[Any]], pw: _Writer) -> None:
+        """Decide who is still unemployed in one community and write its persons."""
+        fail_emp = rng.random() < FAIL_EMPLOYMENT
+        fail_lt = rng.random() < FAIL_LONG_TERM
+        fail_as = rng.random() < FAIL_ASSISTANCE
+        working = [i for i, r in enumerate(rows) if r[6] in ("employed", "flexible")]
+        active = len(working) + sum(r[6] == "unemployed" for r in rows)
+        # A community meant to miss a criterion gets the unemployed that takes (in a small
+        # community there may be none yet): a worker lost the job, or, for `assistance`,
+        # an unassisted difficulty person outside the labour force now seeks work.
+        need = (active // 20 + 1) if fail_emp else (1 if fail_lt else 0)
+        n_unemp = active - len(working)
+        for i in rng.sample(working, max(0, min(need - n_unemp, len(working)))):
+            rows[i][6] = "unemployed"
+        if fail_as:
+            idle = [i for i, r in enumerate(rows) if r[6] != "unemployed" and r[12]
+                    and r[13] not in self.assisted_year]
+            if idle:
+                i = rng.choice(idle)
+                active += rows[i][6] == "inactive"
+                rows[i][6] = "unemployed"
+        unemp = [i for i, r in enumerate(rows) if r[6] == "unemployed"]
+        # Members of a zero household not yet cleared stay unemployed whatever happens.
+        must = [i for i in unemp if rows[i][11] is not None]
+        unassisted = {i for i in unemp if rows[i][12] and rows[i][13] not in self.assisted_year}
+        if fail_as and unassisted - set(must):
+            must.append(rng.choice(sorted(unassisted - set(must))))
+        allow = active // 20  # 19 of 20 employed meets the 0.95 of the employment criterion
+        k = max(allow + 1, round(len(unemp) * rng.uniform(0.35, 0.75))) if fail_emp else allow
+        k = min(len(unemp), max(k, len(must), int(fail_lt)))
+        cands = [i for i in unemp if i not in must and (fail_as or i not in unassisted)]
+        rng.shuffle(cands)
+        keep = must + cands[: max(0, k - len(must))]
+        long_term = rng.choice(keep) if fail_lt and keep else None
+        kept = set(keep)
+        today = self.today
+        for i, r in enumerate(rows):
+            status, since = r[6], None
+            if status == "unemployed" and i not in kept:
+                status = "employed" if rng.random() < 0.75 else "flexible"
+            elif status == "unemployed":
+                if r[11] is not None:  # since the household became a zero household
+                    since = min(dt.date.fromisoformat(r[11]) - dt.timedelta(
+                        days=rng.randint(0, 90)), today - dt.timedelta(days=1))
+                elif i == long_term:
+                    since = today - dt.timedelta(days=rng.randint(181, 540))
+                elif rng.random() < 0.92:  # a few records lack the date
+                    since = today - dt.timedelta(days=rng.randint(7, 175))
+            pw.row([*r[:6], status, *r[7:11], since])
+
+    # -------------------------------------------------------------- job fairs
+    def job_fairs(self, fw: _Writer) -> None:
+        """Fairs of every organising level, 春风行动 peak, some livestreams; some announced."""
+        rng = self.rng("job_fairs")
+        tree = self.tree
+        n_days = DAYS + FAIR_AHEAD_DAYS
+        day_cum = _day_weights(self.start, n_days, FAIR_MONTH_WEIGHT, 0.6)
+        organisers: list[tuple[str, str, str, float]] = [
+            (r.code, r.name, r.level, r.lat) for r in tree.official if r.level != "province"
+        ] + [(c.code, c.name, "community", c.lat) for c in tree.communities]
+        factor = max(self.scale, 0.2) * n_days / 30.4
+        events: list[tuple[int, str, str, str]] = []
+        for code, name, level, _ in organisers:
+            for _ in range(_stoch_round(rng, FAIRS_PER_MONTH[level] * factor)):
+                day = min(bisect.bisect_right(day_cum, rng.random() * day_cum[-1]), n_days - 1)
+                events.append((day, code, name, level))
+        events.sort()
+        self.fair_counts: Counter[tuple[str, int]] = Counter()
+        ancestors = self._fair_ancestors()
+        for i, (day_idx, code, name, level) in enumerate(events):
+            day = self.start + dt.timedelta(days=day_idx)
+            r = rng.random()
+            big = level in ("province", "city", "county")
+            mode = ("livestream" if r < (0.15 if big else 0.04)
+                    else "online" if r < 0.35 else "onsite")
+            lo, hi = FAIR_SIZE[level]
+            employers = rng.randint(lo, hi)
+            posts = employers * rng.randint(4, 25)
+            visitors = intentions = views = None
+            if day <= self.today:
+                if mode == "livestream":
+                    # Heavy tail: most streams draw tens of thousands, a few over a million.
+                    views = int(min(3_000_000, rng.lognormvariate(math.log(60000), 1.0)))
+                    intentions = int(views * rng.uniform(0.001, 0.004))
+                else:
+                    per = rng.uniform(10, 40) if mode == "onsite" else rng.uniform(15, 60)
+                    visitors = int(employers * per)
+                    intentions = int(visitors * rng.uniform(0.08, 0.3))
+                for a in ancestors[code]:
+                    self.fair_counts[(a, day.year)] += 1
+            fw.row([f"F{i:08d}", code, day, _fair_title(rng, name, level, mode, day), mode,
+                    employers, posts, visitors, intentions, views])
+
+    def _fair_ancestors(self) -> dict[str, list[str]]:
+        """Every region code of the tree with its ancestors (itself first)."""
+        tree = self.tree
+        out = dict(tree.ancestors)
+        for c, ti in zip(tree.communities, tree.comm_township, strict=True):
+            out[c.code] = [c.code, *tree.ancestors[tree.townships[ti].code]]
+        return out
+
+    # -------------------------------------------------------------- trainings
+    def trainings(self, tw: _Writer) -> None:
+        """Trainings started over two years; completions and certificates lag the starts."""
+        rng = self.rng("trainings")
+        tree = self.tree
+        kinds, kind_cum = _cum(TRAINING_KIND_WEIGHTS)
+        day_cum = _day_weights(self.start, DAYS, SERVICE_MONTH_WEIGHT, 0.3)
+        n = round(self.n_persons * TRAININGS_PER_PERSON)
+        events = sorted(
+            (min(bisect.bisect_right(day_cum, rng.random() * day_cum[-1]), DAYS - 1),
+             self._service_person(rng))
+            for _ in range(n)
+        )
+        self.training_counts: Counter[tuple[int, int]] = Counter()
+        for i, (day_idx, person) in enumerate(events):
+            started = self.start + dt.timedelta(days=day_idx)
+            kind = _pick(rng, kinds, kind_cum)
+            remote = rng.random() < (0.6 if kind == "platform" else 0.2)
+            lo, hi = TRAINING_DAYS[kind]
+            completed: dt.date | None = started + dt.timedelta(days=rng.randint(lo, hi))
+            if rng.random() < 0.08 or completed > self.today:  # dropped out, or still going
+                completed = None
+            certified = None
+            if completed is not None:
+                share = {"skills": 0.65, "entrepreneurship": 0.8}.get(kind, 0.3)
+                certified = rng.random() < share
+            subsidised = rng.random() < (0.8 if certified else 0.45)
+            ci = self.p_comm[person]
+            tw.row([f"T{i:08d}", _person_id(person), tree.communities[ci].code, kind,
+                    "remote" if remote else "onsite", started, completed, certified,
+                    subsidised])
+            self.training_counts[(tree.comm_township[ci], started.year)] += 1
+
+    def _service_person(self, rng: random.Random) -> int:
+        """Who uses a service: mostly the unemployed, key groups and job seekers."""
+        r = rng.random()
+        if r < 0.35 and self.pool_unemployed:
+            return rng.choice(self.pool_unemployed)
+        if r < 0.6 and self.pool_key:
+            return rng.choice(self.pool_key)
+        if r < 0.85 and self.pool_seeking:
+            return rng.choice(self.pool_seeking)
+        return rng.randrange(self.n_persons)
+
+    # -------------------------------------------------------------- interviews
+    def interviews(self, iw: _Writer) -> None:
+        """Interviews for open vacancies, a third of them remote (more in recent months)."""
+        rng = self.rng("interviews")
+        tree = self.tree
+        day_cum = _day_weights(self.start, DAYS, PLACEMENT_MONTH_WEIGHT, 0.2)
+        n = round(self.n_persons * INTERVIEWS_PER_PERSON)
+        events = sorted(
+            (min(bisect.bisect_right(day_cum, rng.random() * day_cum[-1]), DAYS - 1),
+             self._service_person(rng))
+            for _ in range(n)
+        )
+        for i, (day_idx, person) in enumerate(events):
+            day = self.start + dt.timedelta(days=day_idx)
+            ci = self.p_comm[person]
+            vac = self._find_vacancy(rng, ci, day) if rng.random() < 0.85 else None
+            remote = rng.random() < 0.22 + 0.15 * day_idx / DAYS
+            minutes = rng.randint(9 * 60, (11 if day == self.today else 17) * 60)
+            at = dt.datetime.combine(day, dt.time(minutes // 60, minutes % 60))
+            r = rng.random()
+            if (self.today - day).days < 7:
+                outcome = "pending" if r < 0.6 else ("offer" if r < 0.75 else "no_offer")
+            else:
+                outcome = "offer" if r < 0.35 else ("no_offer" if r < 0.9 else None)
+            iw.row([f"I{i:09d}", _person_id(person), None if vac is None else f"V{vac:09d}",
+                    tree.communities[ci].code, at.isoformat(),
+                    "remote" if remote else "onsite", outcome])
+
+    # -------------------------------------------------------------- loans
+    def loans(self, lw: _Writer) -> None:
+        """创业担保贷款: individuals 50k–300k yuan, small businesses up to 500k."""
+        rng = self.rng("loans")
+        tree = self.tree
+        day_cum = _day_weights(self.start, DAYS, SERVICE_MONTH_WEIGHT, 0.1)
+        n = max(1, round(self.n_persons * LOANS_PER_PERSON))
+        events = sorted(
+            (min(bisect.bisect_right(day_cum, rng.random() * day_cum[-1]), DAYS - 1),
+             self._service_person(rng))
+            for _ in range(n)
+        )
+        self.loan_counts: Counter[tuple[int, int]] = Counter()
+        for i, (day_idx, person) in enumerate(events):
+            day = self.start + dt.timedelta(days=day_idx)
+            if rng.random() < 0.85:
+                amount: float = rng.choice(LOAN_AMOUNTS)
+                jobs = rng.randint(1, 4)
+            else:  # a small business (小微企业)
+                amount = rng.randint(30, 50) * 10000
+                jobs = rng.randint(4, 15)
+            ci = self.p_comm[person]
+            lw.row([f"L{i:08d}", _person_id(person), tree.communities[ci].code, day,
+                    amount, jobs])
+            self.loan_counts[(tree.comm_township[ci], day.year)] += 1
+
+    # -------------------------------------------------------------- surveys
+    def surveys(self, sw: _Writer) -> None:
+        """Satisfaction answers, mostly 4–5; a few communities are served less well."""
+        rng = self.rng("surveys")
+        tree = self.tree
+        services, service_cum = _cum(SURVEY_SERVICE_WEIGHTS)
+        channels, channel_cum = _cum(SURVEY_CHANNEL_WEIGHTS)
+        scores = {k: _cum(v) for k, v in SCORE_WEIGHTS.items()}
+        fair = {ci for ci in range(len(tree.communities)) if rng.random() < 0.15}
+        day_cum = _day_weights(self.start, DAYS, SERVICE_MONTH_WEIGHT, 0.3)
+        n = round(self.n_persons * SURVEYS_PER_PERSON)
+        events = sorted(
+            (min(bisect.bisect_right(day_cum, rng.random() * day_cum[-1]), DAYS - 1),
+             self.p_comm[rng.randrange(self.n_persons)])
+            for _ in range(n)
+        )
+        for i, (day_idx, ci) in enumerate(events):
+            vals, cum = scores["fair" if ci in fair else "good"]
+            sw.row([f"Y{i:09d}", tree.communities[ci].code,
+                    self.start + dt.timedelta(days=day_idx), _pick(rng, vals, cum),
+                    _pick(rng, services, service_cum), _pick(rng, channels, channel_cum)])
+
+    def service_targets(self, tw: _Writer) -> None:
+        """Section 6 targets (this year and last) from the root to townships."""
+        rng = self.rng("service_targets")
+        tree = self.tree
+        year = self.today.year
+        values: dict[tuple[str, str, int], float] = defaultdict(float)
+        for counts, metric in ((self.training_counts, "trainings.year"),
+                               (self.loan_counts, "loans.year")):
+            for (ti, y), v in counts.items():
+                for code in tree.ancestors[tree.townships[ti].code]:
+                    values[(code, metric, y)] += v
+        for (code, y), v in self.fair_counts.items():
+            values[(code, "job_fairs.year", y)] += v
+        for r in tree.official:
+            if r.level == "community":
+                continue
+            for y in (year - 1, year):
+                tw.row([r.code, "full_employment.rate", y,
+                        FULL_EMPLOYMENT_TARGET.get(y, 0.7 if y > 2024 else 0.4)])
+                for metric in SERVICE_TARGET_METRICS:
+                    v = values.get((r.code, metric, y), 0.0)
+                    lo, hi = (0.6, 1.1) if y == year else (0.9, 1.15)
+                    tw.row([r.code, metric, y, max(_nice(v / rng.uniform(lo, hi)), 1)])
 
     # -------------------------------------------------------------- targets
     def targets(self, tw: _Writer) -> None:
@@ -797,6 +1130,23 @@ def _point_near(
         comm.lat, comm.lon, rng.uniform(km_min, km_max), rng.uniform(0, 2 * math.pi)
     )
     return round(lat, 6), round(lon, 6)
+
+
+def _fair_title(rng: random.Random, name: str, level: str, mode: str, day: dt.date) -> str:
+    """A fair's title as organisers word them, by season, level and mode."""
+    if mode == "livestream":
+        return f"{name}“直播带岗”{rng.choice(('专场', '招聘会', '进社区'))}"
+    if mode == "online":
+        return f"{name}{day.month}月网络招聘会"
+    if level in ("township", "community"):
+        return f"{name}{rng.choice(('家门口招聘会', '就业服务站招聘会', '就业帮扶专场'))}"
+    if day.month in (2, 3):
+        return f"{name}{day.year}年春风行动专场招聘会"
+    if day.month in (5, 6, 7):
+        return f"{name}高校毕业生就业专场招聘会"
+    if day.month == 9:
+        return f"{name}金秋招聘月专场招聘会"
+    return f"{name}{day.month}月综合招聘会"
 
 
 def _month_key(d: dt.date) -> int:

@@ -151,11 +151,16 @@ def test_nothing_after_today(demo: dict) -> None:
         "vacancies": ("posted_on", "closed_on"),
         "placements": ("placed_at",),
         "assistance": ("served_on",),
+        "employers": ("registered_on",),
+        "trainings": ("started_on", "completed_on"),
+        "interviews": ("held_at",),
+        "loans": ("granted_on",),
+        "surveys": ("answered_on",),
     }
     for kind, cols in checks.items():
         for row in demo[kind]:
             for col in cols:
-                assert row[col][:10] <= iso, (kind, row)
+                assert row.get(col, "")[:10] <= iso, (kind, row)
     first = min(r["placed_at"] for r in demo["placements"])
     assert first[:10] >= (TODAY - dt.timedelta(days=730)).isoformat()
     assert max(r["placed_at"] for r in demo["placements"])[:10] == iso
@@ -272,8 +277,14 @@ def test_targets_give_plausible_completion(demo: dict) -> None:
     assert {k[1] for k in targets} == {
         "placements.year", "key_groups.difficulty.placed.year",
         "key_groups.graduate.placed.year", "assistance.year", "circle.coverage",
+        "full_employment.rate", "job_fairs.year", "trainings.year", "loans.year",
     }
     assert all(0 < v <= 1 for k, v in targets.items() if k[1] == "circle.coverage")
+    # Anhui's 三公里充分就业社区 target: 70 % of communities by 2025.
+    assert targets[("340100000000", "full_employment.rate", TODAY.year)] == 0.7
+    fairs = sum(1 for f in demo["job_fairs"]
+                if f["held_on"][:4] == str(TODAY.year) and f["held_on"] <= TODAY.isoformat())
+    assert 0.55 <= fairs / targets[("340100000000", "job_fairs.year", TODAY.year)] <= 1.15
 
 
 def test_jsonl_format(tmp_path: Path) -> None:
@@ -316,3 +327,76 @@ def test_load_demo_imports_with_zero_rejects(engine, tmp_path: Path) -> None:  #
         assert conn.scalar(select(func.count()).select_from(Person)) == by_kind["persons"]
         assert conn.scalar(select(func.count()).select_from(Placement)) == by_kind["placements"]
         assert conn.scalar(select(func.count()).where(Person.id_hash.is_not(None))) > 0
+
+
+def test_job_fairs_have_the_spring_peak_and_livestreams(demo: dict) -> None:
+    fairs = demo["job_fairs"]
+    iso = TODAY.isoformat()
+    months = Counter(f["held_on"][:7] for f in fairs if f["held_on"] <= iso)
+    # 春风行动: February and March well above the other months of 2026 so far.
+    spring = (months["2026-02"] + months["2026-03"]) / 2
+    rest = [months[f"2026-{m:02d}"] for m in range(4, 11)]
+    assert spring > 1.5 * sum(rest) / len(rest), months
+    # Every county organises fairs of its own; some belong to the city, township, village.
+    levels = {r["code"]: r["level"] for r in demo["regions"]}
+    by_level = Counter(levels[f["region_code"]] for f in fairs)
+    assert set(by_level) == {"city", "county", "township", "community"}
+    names = {r["code"]: r["name"] for r in demo["regions"]}
+    assert {names[f["region_code"]] for f in fairs
+            if levels[f["region_code"]] == "county"} == set(HEFEI_COUNTIES)
+    live = [int(f["views"]) for f in fairs if f["mode"] == "livestream" and f["views"]]
+    assert live and max(live) > 300_000 and sorted(live)[len(live) // 2] > 20_000
+    assert all(f["views"] == "" for f in fairs if f["mode"] != "livestream")
+    assert {f["mode"] for f in fairs} == {"onsite", "online", "livestream"}
+    # Announced fairs (the upcoming list) have no turnout yet.
+    ahead = [f for f in fairs if f["held_on"] > iso]
+    assert ahead and all(f["visitors"] == f["intentions"] == f["views"] == "" for f in ahead)
+    assert max(f["held_on"] for f in ahead) <= (TODAY + dt.timedelta(days=45)).isoformat()
+    for f in fairs:
+        assert int(f["posts"]) >= int(f["employers"]) > 0
+
+
+def test_trainings_complete_and_certify_after_they_start(demo: dict) -> None:
+    tr = demo["trainings"]
+    assert {t["kind"] for t in tr} == {"skills", "entrepreneurship", "platform", "other"}
+    for t in tr:
+        assert t["completed_on"] == "" or t["completed_on"] >= t["started_on"], t
+        assert t["certified"] == "" or t["completed_on"] != "", t
+    recent = [t for t in tr if t["started_on"] > (TODAY - dt.timedelta(days=30)).isoformat()]
+    older = [t for t in tr if t["started_on"] < (TODAY - dt.timedelta(days=90)).isoformat()]
+
+    def done(ts: list[dict[str, str]]) -> float:
+        return sum(t["completed_on"] != "" for t in ts) / len(ts)
+
+    assert done(recent) < 0.5 < 0.8 < done(older)
+    assert 0.15 < sum(t["mode"] == "remote" for t in tr) / len(tr) < 0.45
+
+
+def test_interviews_loans_and_surveys_are_plausible(demo: dict) -> None:
+    iv = demo["interviews"]
+    assert 0.2 < sum(i["mode"] == "remote" for i in iv) / len(iv) < 0.45
+    assert {i["outcome"] for i in iv} == {"offer", "no_offer", "pending", ""}
+    vacancies = {v["vacancy_id"] for v in demo["vacancies"]}
+    assert all(i["vacancy_id"] in vacancies for i in iv if i["vacancy_id"])
+    amounts = sorted(float(x["amount"]) for x in demo["loans"])
+    assert 50_000 <= amounts[0] and amounts[-1] <= 500_000
+    assert 100_000 <= amounts[len(amounts) // 2] <= 200_000
+    assert any(a > 300_000 for a in amounts)
+    scores = Counter(int(s["score"]) for s in demo["surveys"])
+    assert set(scores) == {1, 2, 3, 4, 5}
+    assert (scores[4] + scores[5]) / sum(scores.values()) > 0.75
+
+
+def test_unemployment_dates_and_rate(demo: dict) -> None:
+    persons = demo["persons"]
+    iso = TODAY.isoformat()
+    since = [p["unemployed_since"] for p in persons if p["unemployed_since"]]
+    assert all(p["status"] == "unemployed" for p in persons if p["unemployed_since"])
+    assert all(d < iso for d in since)
+    long_ago = (TODAY - dt.timedelta(days=180)).isoformat()
+    assert 0 < sum(d < long_ago for d in since) < 0.5 * len(since)
+    status = Counter(p["status"] for p in persons)
+    rate = status["unemployed"] / (status["unemployed"] + status["employed"] + status["flexible"])
+    assert 0.02 < rate < 0.10, status
+    joined = [e["registered_on"] for e in demo["employers"]]
+    assert all(joined) and any(d[:4] == str(TODAY.year) for d in joined)
