@@ -17,6 +17,7 @@ from layouts.widgets import (
     frame,
     graph_cell,
     kpi,
+    packed_cells,
     plain,
     ranking,
     style_figure,
@@ -32,7 +33,7 @@ def skeleton(ctx: dict[str, Any]) -> html.Section:
     """The mounted structure of the panel (filled by `render`)."""
     lang = ctx["lang"]
     return frame(PANEL_ID, ctx, [
-        graph_cell(PANEL_ID, "gauge", t("circle.coverage", lang)),
+        graph_cell(PANEL_ID, "gauge", t("circle.coverage", lang), mode=ctx["mode"]),
         cell(PANEL_ID, "kpis"),
         cell(PANEL_ID, "rank"),
     ])
@@ -76,4 +77,4 @@ def render(p: dict[str, Any], ctx: dict[str, Any]) -> tuple[dict[str, Any], dict
     else:
         rank = titled(t("circle.rank", lang, children=child_word(p, lang)),
                       ranking(child_rows(p, "circle.coverage"), ctx, limit=14, max_value=1.0))
-    return {"kpis": kpis, "rank": rank}, {"gauge": gauge(cov["v"], cov["s"], ctx)}
+    return packed_cells({"kpis": kpis, "rank": rank}), {"gauge": gauge(cov["v"], cov["s"], ctx)}

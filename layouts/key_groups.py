@@ -8,7 +8,7 @@ from dash import html
 
 from layouts.common import titled
 from layouts.i18n import t
-from layouts.widgets import PALETTE, cell, frame, graph_cell, hbar, kpi, number
+from layouts.widgets import PALETTE, cell, frame, graph_cell, hbar, kpi, number, packed_cells
 
 PANEL_ID = "key_groups"
 CELLS = ("table", "kpis")
@@ -21,7 +21,7 @@ def skeleton(ctx: dict[str, Any]) -> html.Section:
     return frame(PANEL_ID, ctx, [
         cell(PANEL_ID, "table"),
         cell(PANEL_ID, "kpis"),
-        graph_cell(PANEL_ID, "kinds", t("assist_kind", lang)),
+        graph_cell(PANEL_ID, "kinds", t("assist_kind", lang), mode=ctx["mode"]),
     ])
 
 
@@ -63,4 +63,5 @@ def render(p: dict[str, Any], ctx: dict[str, Any]) -> tuple[dict[str, Any], dict
             tone="hot", lang=lang),
         kpi(t("kpi.seekers", lang), m["jobseekers.active"], t("unit.person", lang), lang=lang),
     ], className="kpi-strip kpi-2")
-    return {"table": table, "kpis": kpis}, {"kinds": hbar(p["kinds"], ctx, PALETTE[4])}
+    return (packed_cells({"table": table, "kpis": kpis}),
+            {"kinds": hbar(p["kinds"], ctx, PALETTE[4])})

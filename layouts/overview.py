@@ -17,7 +17,7 @@ from layouts.common import (
     trend_figure,
 )
 from layouts.i18n import t
-from layouts.widgets import cell, detail, frame, graph_cell, kpi, ranking, ticker
+from layouts.widgets import cell, detail, frame, graph_cell, kpi, packed_cells, ranking, ticker
 
 PANEL_ID = "overview"
 CELLS = ("kpis", "targets", "rank", "latest")
@@ -32,7 +32,7 @@ def skeleton(ctx: dict[str, Any]) -> html.Section:
         cell(PANEL_ID, "targets"),
         cell(PANEL_ID, "rank"),
         cell(PANEL_ID, "latest"),
-        graph_cell(PANEL_ID, "trend", t("trend", lang), extra="wide-only"),
+        graph_cell(PANEL_ID, "trend", t("trend", lang), extra="wide-only", mode=ctx["mode"]),
     ])
 
 
@@ -94,4 +94,4 @@ def render(p: dict[str, Any], ctx: dict[str, Any]) -> tuple[dict[str, Any], dict
              for r in p["latest"]]
     latest = titled(t("latest", lang), ticker(items, ctx))
     cells = {"kpis": kpis, "targets": targets, "rank": rank, "latest": latest}
-    return cells, {"trend": trend_figure(p, ctx)}
+    return packed_cells(cells), {"trend": trend_figure(p, ctx)}

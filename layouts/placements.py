@@ -16,7 +16,7 @@ from layouts.common import (
     trend_figure,
 )
 from layouts.i18n import t
-from layouts.widgets import PALETTE, cell, frame, graph_cell, hbar, kpi, ranking
+from layouts.widgets import PALETTE, cell, frame, graph_cell, hbar, kpi, packed_cells, ranking
 
 PANEL_ID = "placements"
 CELLS = ("kpis", "rank")
@@ -28,8 +28,8 @@ def skeleton(ctx: dict[str, Any]) -> html.Section:
     lang = ctx["lang"]
     return frame(PANEL_ID, ctx, [
         cell(PANEL_ID, "kpis"),
-        graph_cell(PANEL_ID, "trend", t("trend", lang)),
-        graph_cell(PANEL_ID, "forms", t("forms", lang)),
+        graph_cell(PANEL_ID, "trend", t("trend", lang), mode=ctx["mode"]),
+        graph_cell(PANEL_ID, "forms", t("forms", lang), mode=ctx["mode"]),
         cell(PANEL_ID, "rank"),
     ])
 
@@ -58,7 +58,7 @@ def render(p: dict[str, Any], ctx: dict[str, Any]) -> tuple[dict[str, Any], dict
         ({**f, "s": f"{f['s']} · {(f['v'] or 0) / total:.0%}" if total and whole
           else f["s"]} for f in p["forms"]),
         key=lambda f: -(f["v"] or 0))
-    return {"kpis": kpis, "rank": rank}, {
+    return packed_cells({"kpis": kpis, "rank": rank}), {
         "trend": trend_figure(p, ctx),
         "forms": hbar(forms, ctx, PALETTE[1]),
     }

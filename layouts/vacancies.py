@@ -8,7 +8,7 @@ from dash import html
 
 from layouts.common import titled
 from layouts.i18n import t
-from layouts.widgets import PALETTE, cell, frame, graph_cell, hbar, kpi, ticker, vbar
+from layouts.widgets import PALETTE, cell, frame, graph_cell, hbar, kpi, packed_cells, ticker, vbar
 
 PANEL_ID = "vacancies"
 CELLS = ("kpis", "newest")
@@ -20,9 +20,9 @@ def skeleton(ctx: dict[str, Any]) -> html.Section:
     lang = ctx["lang"]
     return frame(PANEL_ID, ctx, [
         cell(PANEL_ID, "kpis"),
-        graph_cell(PANEL_ID, "types", t("by_type", lang)),
-        graph_cell(PANEL_ID, "industries", t("by_industry", lang)),
-        graph_cell(PANEL_ID, "salary", t("salary", lang)),
+        graph_cell(PANEL_ID, "types", t("by_type", lang), mode=ctx["mode"]),
+        graph_cell(PANEL_ID, "industries", t("by_industry", lang), mode=ctx["mode"]),
+        graph_cell(PANEL_ID, "salary", t("salary", lang), mode=ctx["mode"]),
         cell(PANEL_ID, "newest"),
     ])
 
@@ -60,7 +60,7 @@ def render(p: dict[str, Any], ctx: dict[str, Any]) -> tuple[dict[str, Any], dict
     ], className="kpi-strip")
     newest = titled(t("newest", lang), ticker(posting_rows(p["newest"], lang), ctx))
     industries = p["industries"][:10]
-    return {"kpis": kpis, "newest": newest}, {
+    return packed_cells({"kpis": kpis, "newest": newest}), {
         "types": hbar(p["types"], ctx, PALETTE[0]),
         "industries": hbar(industries, ctx, PALETTE[2]),
         # Band labels break after the dash so narrow embeds never overlap them.

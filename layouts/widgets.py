@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import Any
 
 import plotly.graph_objects as go
 from dash import dcc, html
+from dash.development.base_component import Component
 
 from layouts.i18n import t
 
 FONT_FAMILY = '"Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", sans-serif'
 PALETTE = ["#2fd3ff", "#ffc53d", "#5cf2a6", "#ff7a6b", "#a78bfa", "#4c8dff", "#f472b6"]
 GRAPH_CONFIG = {"displayModeBar": False, "responsive": True, "staticPlot": False}
+# The wall is never hovered or dragged: a static plot draws no drag layers or hover handlers.
+WALL_GRAPH_CONFIG = {**GRAPH_CONFIG, "staticPlot": True}
 
 # Plotly font sizes per page kind: the wall is read from metres away, embeds are small.
 FONT_SIZE = {"wall": 22, "region": 14, "embed": 13}
@@ -90,15 +94,19 @@ def cell(panel: str, name: str, title: str | None = None, extra: str = "") -> ht
     return html.Div(kids, className=f"cell cell-{name} {extra}".strip())
 
 
-def graph_cell(panel: str, name: str, title: str, extra: str = "") -> html.Div:
-    """A cell holding one mounted dcc.Graph; its figure is updated in place."""
+def graph_cell(panel: str, name: str, title: str, extra: str = "", *,
+               mode: str | None = None) -> html.Div:
+    """A cell holding one mounted dcc.Graph; its figure is updated in place.
+
+    With `mode="wall"` the plot is static (nothing on a wall is hovered or dragged).
+    """
     return html.Div(
         [
             html.H3(title, className="cell-title"),
             html.Div(
                 dcc.Graph(
                     id=graph_id(panel, name),
-                    config=GRAPH_CONFIG,
+                    config=WALL_GRAPH_CONFIG if mode == "wall" else GRAPH_CONFIG,
                     responsive=True,
                     style={"height": "100%", "width": "100%"},
                     figure=empty_figure(),
@@ -108,6 +116,85 @@ def graph_cell(panel: str, name: str, title: str, extra: str = "") -> html.Div:
         ],
         className=f"cell cell-{name} {extra}".strip(),
     )
+
+
+# ---------------------------------------------------------------- cells drawn clientside
+# Every Dash component a callback returns is crawled, indexed and wrapped by the Dash
+# renderer, and every mounted one is visited by its store selectors on each update: a wall
+# with ~1,100 of them spent most of a region change there (bench/RESULTS.md, issue 9). A
+# cell's content is therefore sent as one component carrying a compact JSON tree that
+# assets/cells.js draws (text only through textContent, tags and attributes whitelisted).
+PACKED_TAGS = frozenset({
+    "div", "span", "b", "small", "h3", "ul", "ol", "li", "dl", "dt", "dd",
+    "table", "thead", "tbody", "tr", "th", "td", "time", "a",
+})
+PACKED_STYLE = frozenset({"width", "left", "animationDuration"})
+PACKED_PROPS = frozenset({"children", "className", "style", "data-code", "dateTime"})
+
+
+def pack(obj: Any) -> Any:
+    """A component tree as compact JSON: text, or [tag, attrs (or 0), *children].
+
+    attrs: `c` class, `s` style (whitelisted keys), `d` data-code, `h` href and `n` 1 for a
+    dcc.Link (drawn as a link that navigates inside the app).
+    """
+    if obj is None:
+        return None
+    if isinstance(obj, str):
+        return obj
+    if isinstance(obj, int | float) and not isinstance(obj, bool):
+        return str(obj)
+    if isinstance(obj, list | tuple):
+        return [p for p in (pack(o) for o in obj) if p is not None]
+    if not isinstance(obj, Component):
+        raise TypeError(f"cannot pack {type(obj).__name__}")
+    props = obj.to_plotly_json()["props"]
+    link = obj._type == "Link"
+    tag = "a" if link else obj._type.lower()
+    if tag not in PACKED_TAGS:
+        raise TypeError(f"cannot pack a {obj._type}")
+    # Anything the drawing would drop is refused here, loudly, rather than lost on screen.
+    unknown = set(props) - PACKED_PROPS - ({"href"} if link else set())
+    unknown |= {f"style.{k}" for k in props.get("style") or {} if k not in PACKED_STYLE}
+    if unknown:
+        raise TypeError(f"cannot pack {obj._type} with {sorted(unknown)}: "
+                        "add it to PACKED_PROPS/PACKED_STYLE and assets/cells.js")
+    attrs: dict[str, Any] = {}
+    if props.get("className"):
+        attrs["c"] = props["className"]
+    if props.get("style"):
+        attrs["s"] = props["style"]
+    if props.get("data-code"):
+        attrs["d"] = str(props["data-code"])
+    if link:
+        attrs["h"], attrs["n"] = props.get("href") or "", 1
+    elif props.get("dateTime"):
+        attrs["t"] = str(props["dateTime"])
+    children = props.get("children")
+    kids = pack(children)
+    if kids is None:
+        kids = []
+    elif not isinstance(children, list | tuple):
+        kids = [kids]
+    return [tag, attrs or 0, *kids]
+
+
+def packed(content: Any) -> html.Div:
+    """One component holding a cell's content as JSON for assets/cells.js to draw.
+
+    The wrapper has `display: contents` (wall.css), so the drawn nodes lay out as if they
+    were the cell's own children.
+    """
+    tree = pack(content)
+    nodes = tree if isinstance(content, list | tuple) else [] if tree is None else [tree]
+    return html.Div(className="packed",
+                    **{"data-tree": json.dumps(nodes, ensure_ascii=False,
+                                               separators=(",", ":"))})
+
+
+def packed_cells(cells: dict[str, Any]) -> dict[str, Any]:
+    """Every cell of a panel's render() packed (see `packed`)."""
+    return {name: packed(content) for name, content in cells.items()}
 
 
 # A count as present() writes it: "13,652", "1234.6万", "2.50亿" (zh) or "123k", "2.50M" (en).

@@ -16,6 +16,7 @@ from layouts.widgets import (
     frame,
     graph_cell,
     kpi,
+    packed_cells,
     plain,
     ranking,
     vbar,
@@ -31,7 +32,7 @@ def skeleton(ctx: dict[str, Any]) -> html.Section:
     lang = ctx["lang"]
     return frame(PANEL_ID, ctx, [
         cell(PANEL_ID, "kpis"),
-        graph_cell(PANEL_ID, "flow", t("zh.flow", lang)),
+        graph_cell(PANEL_ID, "flow", t("zh.flow", lang), mode=ctx["mode"]),
         cell(PANEL_ID, "rank"),
     ])
 
@@ -81,4 +82,4 @@ def render(p: dict[str, Any], ctx: dict[str, Any]) -> tuple[dict[str, Any], dict
             "font": {"size": round(FONT_SIZE.get(ctx["mode"], 14) * 1.3),
                      "color": colors(ctx)["muted"]},
         }]
-    return {"kpis": kpis, "rank": rank}, {"flow": fig}
+    return packed_cells({"kpis": kpis, "rank": rank}), {"flow": fig}
