@@ -94,13 +94,15 @@ def _fmt(metric: str, v: float, lang: str) -> str:
     return f"{round(v):,}"
 
 
-def classes(metric: str, values: np.ndarray, lang: str) -> tuple[np.ndarray, list[tuple[str, str]]]:
-    """Colour of each value and the legend [(colour, label)] for the metric's classes."""
+def classes(metric: str, values: np.ndarray, lang: str, *, single: bool = False
+            ) -> tuple[np.ndarray, list[tuple[str, str]]]:
+    """Colour of each value and the legend [(colour, label)] for the metric's classes;
+    `single`: each value is one community's (coverage is then covered or not)."""
     values = np.asarray(values, dtype=float)
     out = np.full(values.size, NO_DATA, dtype=object)
     ok = np.isfinite(values)
     if metric in SHARE_PARTS:
-        if ok.any() and set(np.unique(values[ok])) <= {0.0, 1.0}:
+        if single:
             # One community each: covered or not.
             out[ok & (values >= 1)] = SHARE_COLORS[-1]
             out[ok & (values < 1)] = SHARE_COLORS[0]
@@ -150,7 +152,7 @@ def legend(view: MapView, ctx: dict[str, Any], *, metric_links: bool = False) ->
     """The legend cell: what colours, rings and dots mean; metric choices on the region page."""
     lang = ctx["lang"]
     values = view.hex_value if view.mode == "hex" else view.com_value
-    _, entries = classes(view.metric, values, lang)
+    _, entries = classes(view.metric, values, lang, single=view.mode != "hex")
     unit = t("map.per_hex", lang, km=_km(view.hex_size)) if view.mode == "hex" else ""
     items: list[Any] = [html.Li([html.Span(className="swatch", style={"background": c}),
                                  html.Span(text)]) for c, text in entries]
@@ -253,10 +255,6 @@ def _hex_traces(fig: go.Figure, view: MapView, names: dict[str, str], ctx: dict[
 def _point_traces(fig: go.Figure, view: MapView, ctx: dict[str, Any], hover: str) -> None:
     lang = ctx["lang"]
     community = view.mode == "community"
-    fig.add_scatter(x=view.rings[0], y=view.rings[1], mode="lines",
-                    line={"color": "#2fd3ff" if community else RING_COLOR,
-                          "width": 3 if community else 1},
-                    hoverinfo="skip", name="rings")
     if community:
         inside = view.vac_km <= CIRCLE_KM + 1e-9
         vac_col = np.where(inside, VAC_COLOR, "#6b7a93")
@@ -266,22 +264,30 @@ def _point_traces(fig: go.Figure, view: MapView, ctx: dict[str, Any], hover: str
     else:
         vac_col = np.full(view.vac_x.size, VAC_COLOR, dtype=object)
         vtext = [plain(f"{t('map.headcount', lang)} {int(h):,}") for h in view.vac_head]
+    # Many worksites (a dense district): smaller, fainter dots so centres and rings show.
+    crowded = view.vac_x.size > (60 if community else 300)
+    lo, hi = ((5, 14) if crowded else (8, 26)) if community else (
+        (3, 9) if crowded else (5, 14))
     fig.add_scatter(x=view.vac_x, y=view.vac_y, mode="markers",
-                    marker={"size": _sizes(view.vac_head, 8 if community else 5,
-                                           26 if community else 14),
-                            "color": list(vac_col), "opacity": 0.85,
-                            "line": {"width": 0}},
+                    marker={"size": _sizes(view.vac_head, lo, hi), "color": list(vac_col),
+                            "opacity": 0.5 if crowded else 0.85, "line": {"width": 0}},
                     hovertext=vtext, hoverinfo=hover, name="vacancies")
+    fig.add_scatter(x=view.rings[0], y=view.rings[1], mode="lines",
+                    line={"color": "#2fd3ff" if community else RING_COLOR,
+                          "width": 3 if community else 1},
+                    hoverinfo="skip", name="rings")
     if community and view.vac_km.size:
         order = np.argsort(view.vac_km)
-        near = [i for i in order if view.vac_km[i] <= CIRCLE_KM + 1e-9][:MAX_DISTANCE_LABELS]
+        # Distances of the nearest ones only: a crowded ring would be a blur of numbers.
+        limit = MAX_DISTANCE_LABELS if view.vac_x.size <= 60 else 8
+        near = [i for i in order if view.vac_km[i] <= CIRCLE_KM + 1e-9][:limit]
         fig.add_scatter(x=view.vac_x[near], y=view.vac_y[near], mode="text",
                         text=[f"{view.vac_km[i]:.1f}" for i in near],
                         textposition="top center",
                         textfont={"color": colors(ctx)["text"],
                                   "size": 20 if ctx["mode"] == "wall" else 12},
                         hoverinfo="skip", name="distances")
-    col, _ = classes(view.metric, view.com_value, lang)
+    col, _ = classes(view.metric, view.com_value, lang, single=True)
     ctext = [plain(f"{n} · {metric_name(view.metric, lang)} {_fmt(view.metric, v, lang)}")
              for n, v in zip(view.com_name, view.com_value, strict=True)]
     fig.add_scatter(x=view.com_x, y=view.com_y, mode="markers",
