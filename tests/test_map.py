@@ -391,3 +391,26 @@ def test_drill_accepts_only_a_child_of_the_region_shown(sqlite_url: str) -> None
     # No point, or a click on the wall: nothing happens (204), nothing is refused.
     assert post({"points": []}).status_code == 204
     assert post({"points": [{"customdata": TOWN}]}, kind="wall").status_code == 204
+
+
+def test_app_start_validates_the_boundaries_file(sqlite_url: str, tmp_path: Path,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """DASHBOARD_BOUNDARIES is read at start: a bad file stops the app with its message,
+    a GCJ-02-looking one starts with a warning in the log."""
+    from dashboard.app import create_app
+    from queries.db import init_db, make_engine
+
+    init_db(make_engine(sqlite_url))
+    bad = tmp_path / "bad.geojson"
+    bad.write_text(json.dumps(_fc(_poly([[31.8, 117.2], [31.8, 117.4], [31.9, 117.2]]))),
+                   "utf-8")
+    with pytest.raises(BoundaryError, match=r"\[lat, lon\]"):
+        create_app({"database_url": sqlite_url, "boundaries": str(bad)})
+    good = tmp_path / "datav.geojson"
+    good.write_text(json.dumps(_fc(_poly(SQUARE, adcode=340102, acroutes=[100000]))), "utf-8")
+    with caplog.at_level("WARNING"):
+        app = create_app({"database_url": sqlite_url, "boundaries": str(good)})
+    assert len(app.server.extensions["dashboard.boundaries"].outlines) == 1
+    assert "GCJ-02" in caplog.text
+    assert create_app({"database_url": sqlite_url}).server.extensions[
+        "dashboard.boundaries"] is None
