@@ -20,6 +20,9 @@ ancestor down to the region. `lists` (no personal data):
   null industry is "未标明": [{"industry", "headcount"}]
 - salary_bands: open headcount by salary_min band, always all five in this order:
   [{"band": "<3000" | "3000–4999" | "5000–7999" | "≥8000" | "未标明", "headcount"}]
+
+As stored (compute_batch), metrics are by position and list items by id, each item's
+text once per batch (queries.packing); compute_snapshot gives the unpacked form.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import logging
 import math
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -83,6 +87,13 @@ from queries.models import (
     Target,
     Training,
     Vacancy,
+)
+from queries.packing import (
+    LAYOUT_ITEM,
+    expand_lists,
+    layout_text,
+    metric_keys,
+    unpack_metrics,
 )
 
 log = logging.getLogger(__name__)
@@ -890,9 +901,31 @@ def compute_snapshot(
 ) -> dict[str, dict]:
     """Every SPEC §3 metric, series, target and panel list of every loaded region at as_of.
 
-    With as_json=True the "path", "metrics", "series", "targets" and "lists" values are
-    the JSON texts written to snapshot_regions (compact, ensure_ascii=False); otherwise
-    they are those texts decoded, so both forms always carry the same content.
+    The unpacked form: metrics as a dict and every list item in full (what a reader of
+    the stored batch gets). With as_json=True the "path", "metrics", "series", "targets"
+    and "lists" values are those dicts' JSON texts (compact, ensure_ascii=False).
+    """
+    rows, items = compute_batch(engine, as_of, tz)
+    keys = metric_keys(items[LAYOUT_ITEM]) if items else None
+    for r in rows.values():
+        for k in JSON_FIELDS:
+            r[k] = json.loads(r[k])
+        r["metrics"] = unpack_metrics(r["metrics"], keys)
+        r["lists"] = expand_lists(r["lists"], items)
+        if as_json:
+            for k in JSON_FIELDS:
+                r[k] = _js(r[k])
+    return rows
+
+
+def compute_batch(
+    engine: Engine, as_of: dt.datetime, tz: str
+) -> tuple[dict[str, dict], list[str]]:
+    """The batch as stored: per-region rows (JSON texts, packed) and the item texts.
+
+    Rows are {code, name, level, parent_code, path, metrics, series, targets, lists}
+    with metrics by position and list items by id (queries.packing); items[i] is the JSON
+    text of item i, items[LAYOUT_ITEM] the batch's layout. Both are empty without regions.
     """
     w = Windows(as_of, tz)
     clock = _Clock()
@@ -901,27 +934,24 @@ def compute_snapshot(
     gc_was_on = gc.isenabled()
     gc.disable()
     try:
-        out = _compute(engine, w, tz, clock)
+        return _compute(engine, w, tz, clock)
     finally:
         if gc_was_on:
             gc.enable()
-    if not as_json:
-        for r in out.values():
-            for k in JSON_FIELDS:
-                r[k] = json.loads(r[k])
-    return out
 
 
 JSON_FIELDS: tuple[str, ...] = ("path", "metrics", "series", "targets", "lists")
 
 
-def _compute(engine: Engine, w: Windows, tz: str, clock: _Clock) -> dict[str, dict]:
+def _compute(
+    engine: Engine, w: Windows, tz: str, clock: _Clock
+) -> tuple[dict[str, dict], list[str]]:
     with engine.connect() as conn:
         regions = _frame(conn, select(
             Region.code, Region.name, Region.level, Region.parent_code, Region.lat, Region.lon
         ))
         if regions.empty:
-            return {}
+            return {}, []
         centres = regions.set_index("code")
         pl = _placement_parts(conn, w)
         within = _within_parts(conn, w, centres)
@@ -987,8 +1017,8 @@ def _assemble(
     open_vac: pd.DataFrame, vac_records: list[Any],
     nearby: dict[str, list[tuple[int, float]]], targets: pd.DataFrame,
     upcoming: pd.DataFrame, fail: pd.DataFrame, parts: pd.DataFrame,
-) -> dict[str, dict]:
-    """The per-region snapshot rows: metrics, series, targets and panel lists as JSON text.
+) -> tuple[dict[str, dict], list[str]]:
+    """The per-region snapshot rows (packed JSON texts) and the batch's item texts.
 
     Items shared by many regions (a placement, a vacancy, a path step) are serialised
     once and spliced into each region's list text, which is what the same dicts passed
@@ -1056,6 +1086,28 @@ def _assemble(
         )
     ]
     steps = {c: _js({"code": c, "name": names[c], "level": levels[c]}) for c in names}
+    # Each shown item's text once per batch, numbered in order of first use; the lists
+    # hold the numbers (queries.packing). Item LAYOUT_ITEM is set once the keys are known.
+    items: list[str] = [""]
+    item_id: dict[tuple[str, int], str] = {}
+
+    def ref(kind: str, key: int, text_of: Callable[[int], str]) -> str:
+        i = item_id.get((kind, key))
+        if i is None:
+            i = item_id[(kind, key)] = str(len(items))
+            items.append(text_of(key))
+        return i
+
+    def latest_text(i: int) -> str:
+        return latest_items[i]
+
+    def fair_text(i: int) -> str:
+        return fair_items[i]
+
+    def action_text(i: int) -> str:
+        return action_items[i]
+
+    keys: list[str] | None = None
     out: dict[str, dict] = {}
     part_cols = list(rolled.columns)
     part_rows = dict(zip(rolled.index.tolist(), rolled.to_numpy().tolist(), strict=True))
@@ -1071,27 +1123,26 @@ def _assemble(
         band_counts = bands.get(code, {})
         lists = "".join((
             '{"latest_placements":[',
-            ",".join([latest_items[i] for i in latest_pos.get(code, ())]),
+            ",".join([ref("p", i, latest_text) for i in latest_pos.get(code, ())]),
             '],"newest_vacancies":[',
-            ",".join([vj(open_rows[i]) for i in newest_pos.get(code, ())]),
+            ",".join([ref("v", open_rows[i], vj) for i in newest_pos.get(code, ())]),
             '],"by_industry":',
             _js(_industry_list(industries.get(code, {}))),
             ',"salary_bands":',
             _js([{"band": b, "headcount": band_counts.get(b, 0)} for b in SALARY_BANDS]),
             ',"upcoming_fairs":[',
-            ",".join([fair_items[i] for i in fair_pos.get(code, ())]),
+            ",".join([ref("f", i, fair_text) for i in fair_pos.get(code, ())]),
             '],"fe_actions":[',
-            ",".join([action_items[i] for i in actions.get(code, ())]),
+            ",".join([ref("a", i, action_text) for i in actions.get(code, ())]),
             "]",
         ))
         if code in criteria:
             lists += f',"fe_criteria":{criteria[code]}'
         if levels[code] == "community":
-            # {**record, "distance_km": d}: the record's text with one more member (a
-            # finite float, which json writes as its repr).
+            # [id, d]: read back as {**record, "distance_km": d} (a finite float, which
+            # json writes as its repr).
             near = ",".join([
-                f'{vj(rec)[:-1]},"distance_km":{round(d, 2)!r}}}'
-                for rec, d in nearby.get(code, ())
+                f'[{ref("v", rec, vj)},{round(d, 2)!r}]' for rec, d in nearby.get(code, ())
             ])
             lists = f'{lists},"nearby_vacancies":[{near}]}}'
         else:
@@ -1102,13 +1153,17 @@ def _assemble(
             "level": levels[code],
             "parent_code": parents[code],
             "path": "[" + ",".join([steps[c] for c in reversed(chains[code])]) + "]",
-            "metrics": _js(metrics),
+            # By position: the keys are written once, in the batch's layout item.
+            "metrics": _js(list(metrics.values())),
             "series": _js({"placements.monthly": series}),
             "targets": _js(tg),
             "lists": lists,
         }
+        if keys is None:
+            keys = list(metrics)
     clock.lap("regions")
-    return out
+    items[LAYOUT_ITEM] = layout_text(keys or [])
+    return out, items
 
 
 def _local_iso(value: Any, zone: ZoneInfo) -> str:

@@ -25,7 +25,8 @@ from queries import mapgeo
 from queries.boundaries import Boundaries
 from queries.geo import haversine_km
 from queries.metrics import COUNT_KEYS, PERSON_KEYS
-from queries.models import Region, SnapshotRegion, Vacancy
+from queries.models import Region, SnapshotItem, SnapshotRegion, Vacancy
+from queries.packing import LAYOUT_ITEM, metric_keys, unpack_metrics
 
 DEFAULT_METRIC = "circle.coverage"
 # Shares a hexagon recomputes from summed parts (numerator, denominator).
@@ -109,11 +110,14 @@ def load_map_base(engine: Engine, batch_id: int, day: dt.date) -> MapBase:
         parent = {r.region_code: r.parent_code for r in conn.execute(tree)}
         rows = conn.execute(comm).all()
         vrows = conn.execute(vac).all()
+        # Metrics are stored by position in the order of the batch's layout item.
+        keys = metric_keys(conn.execute(select(SnapshotItem.body).where(
+            SnapshotItem.batch_id == batch_id, SnapshotItem.item_id == LAYOUT_ITEM)).scalar())
 
     codes = [r.region_code for r in rows]
     values = {k: np.full(len(rows), np.nan) for k in STORED_KEYS}
     for i, r in enumerate(rows):
-        m = json.loads(r.metrics)
+        m = unpack_metrics(json.loads(r.metrics), keys)
         for k in STORED_KEYS:
             values[k][i] = _number(m.get(k))
     tree_codes: list[str] = []

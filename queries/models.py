@@ -284,6 +284,20 @@ class SnapshotRegion(Base):
     __table_args__ = (Index("ix_snapshot_parent", "batch_id", "parent_code"),)
 
 
+class SnapshotItem(Base):
+    """One list item of a batch (JSON), stored once; regions' lists refer to it by id.
+
+    Item 0 is the batch's layout (queries.packing): the order of the metric values.
+    """
+
+    __tablename__ = "snapshot_items"
+    batch_id: Mapped[int] = mapped_column(
+        ForeignKey("refresh_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    item_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    body: Mapped[str] = mapped_column(Text)
+
+
 class Token(Base):
     """An issued access token (its id is inside the signed token)."""
 

@@ -26,14 +26,15 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from queries.aggregate import compute_snapshot
+from queries.aggregate import compute_batch
 from queries.clock import utcnow
-from queries.models import Lock, RefreshRun, SnapshotRegion
+from queries.models import Lock, RefreshRun, SnapshotItem, SnapshotRegion
 
 log = logging.getLogger(__name__)
 
@@ -325,8 +326,11 @@ ROW_COLUMNS: tuple[str, ...] = (
 )
 
 
+ITEM_COLUMNS: tuple[str, ...] = ("batch_id", "item_id", "body")
+
+
 def _rows(batch_id: int, snapshot: dict[str, dict]) -> list[tuple]:
-    """snapshot_regions rows (ROW_COLUMNS order) of a compute_snapshot(as_json=True)."""
+    """snapshot_regions rows (ROW_COLUMNS order) of a compute_batch's regions."""
     return [
         (batch_id, code, r["parent_code"], r["name"], r["level"],
          r["path"], r["metrics"], r["series"], r["targets"], r["lists"])
@@ -337,8 +341,10 @@ def _rows(batch_id: int, snapshot: dict[str, dict]) -> list[tuple]:
 def _write_rows(
     conn: Connection, rows: list[tuple], chunk_rows: int,
     fail_after: Callable[[int], None] | None,
+    table: type[SnapshotRegion] | type[SnapshotItem] = SnapshotRegion,
+    columns: tuple[str, ...] = ROW_COLUMNS,
 ) -> None:
-    """Insert the batch's rows inside the caller's transaction, chunk by chunk.
+    """Insert the batch's rows of `table` inside the caller's transaction, chunk by chunk.
 
     PostgreSQL gets them through COPY (psycopg 3), every other database through one
     executemany per chunk.
@@ -346,8 +352,8 @@ def _write_rows(
     written = 0
     copy_sql = None
     if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
-        copy_sql = f"COPY {SnapshotRegion.__tablename__} ({', '.join(ROW_COLUMNS)}) FROM STDIN"
-    stmt = insert(SnapshotRegion)
+        copy_sql = f"COPY {table.__tablename__} ({', '.join(columns)}) FROM STDIN"
+    stmt = insert(table)
     for i in range(0, len(rows), chunk_rows):
         chunk = rows[i : i + chunk_rows]
         if copy_sql is not None:
@@ -356,7 +362,7 @@ def _write_rows(
                     for row in chunk:
                         copy.write_row(row)
         else:
-            conn.execute(stmt, [dict(zip(ROW_COLUMNS, row, strict=True)) for row in chunk])
+            conn.execute(stmt, [dict(zip(columns, row, strict=True)) for row in chunk])
         written += len(chunk)
         if fail_after is not None:
             fail_after(written)
@@ -370,7 +376,7 @@ def _fail_stale_runs(engine: Engine) -> None:
         ).scalars().all()
         if not stale:
             return
-        conn.execute(delete(SnapshotRegion).where(SnapshotRegion.batch_id.in_(stale)))
+        _delete_batches(conn, stale)
         conn.execute(
             update(RefreshRun)
             .where(RefreshRun.id.in_(stale))
@@ -378,6 +384,13 @@ def _fail_stale_runs(engine: Engine) -> None:
                     error="interrupted: the refresh process stopped before finishing")
         )
     log.warning("marked interrupted refresh runs as failed: %s", stale)
+
+
+def _delete_batches(conn: Connection, ids: Any, keep: bool = False) -> None:
+    """Delete the snapshot rows and items of the batches in `ids` (all others with keep)."""
+    for table in (SnapshotRegion, SnapshotItem):
+        col = table.__table__.c.batch_id
+        conn.execute(delete(table).where(col.not_in(ids) if keep else col.in_(ids)))
 
 
 def prune(engine: Engine, keep_batches: int = 3, keep_runs: int = KEEP_RUN_RECORDS) -> None:
@@ -392,9 +405,7 @@ def prune(engine: Engine, keep_batches: int = 3, keep_runs: int = KEEP_RUN_RECOR
             running = conn.execute(
                 select(RefreshRun.id).where(RefreshRun.status == "running")
             ).scalars().all()
-            conn.execute(
-                delete(SnapshotRegion).where(SnapshotRegion.batch_id.not_in(keep + running))
-            )
+            _delete_batches(conn, keep + running, keep=True)
         old = conn.execute(
             select(RefreshRun.id).order_by(RefreshRun.id.desc()).offset(keep_runs).limit(1)
         ).scalar()
@@ -404,7 +415,7 @@ def prune(engine: Engine, keep_batches: int = 3, keep_runs: int = KEEP_RUN_RECOR
                 cond = cond & RefreshRun.id.not_in(keep)
             # SQLite does not cascade without PRAGMA foreign_keys: delete rows explicitly.
             ids = select(RefreshRun.id).where(cond)
-            conn.execute(delete(SnapshotRegion).where(SnapshotRegion.batch_id.in_(ids)))
+            _delete_batches(conn, ids)
             conn.execute(delete(RefreshRun).where(cond))
 
 
@@ -559,13 +570,15 @@ def _locked_refresh(
             )
         ).inserted_primary_key[0]
     try:
-        snapshot = compute_snapshot(engine, when, tz, as_json=True)
+        snapshot, items = compute_batch(engine, when, tz)
         rows = _rows(run_id, snapshot)
-        del snapshot
+        item_rows = [(run_id, i, body) for i, body in enumerate(items)]
+        del snapshot, items
         # Never publish after losing the lease: another refresh may be running now.
         if beat.lost.is_set() or not renew(engine, holder, lease_seconds=lease_seconds):
             raise RuntimeError("lost the refresh lock (lease expired) before writing")
         with engine.begin() as conn:
+            _write_rows(conn, item_rows, _chunk_rows, None, SnapshotItem, ITEM_COLUMNS)
             _write_rows(conn, rows, _chunk_rows, _fail_after)
             finished = utcnow()
             # The flip: same transaction as the rows, so the batch appears whole.
@@ -579,7 +592,7 @@ def _locked_refresh(
         log.error("refresh %s failed: %s\n%s", run_id, text, traceback.format_exc())
         try:
             with engine.begin() as conn:
-                conn.execute(delete(SnapshotRegion).where(SnapshotRegion.batch_id == run_id))
+                _delete_batches(conn, [run_id])
                 conn.execute(
                     update(RefreshRun).where(RefreshRun.id == run_id)
                     .values(status="failed", finished_at=finished, error=text[:4000])

@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, or_, select
 
-from queries.models import RefreshRun, SnapshotRegion
+from queries.models import RefreshRun, SnapshotItem, SnapshotRegion
+from queries.packing import LAYOUT_ITEM, expand_lists, item_ids, metric_keys, unpack_metrics
 from queries.refresh import PendingFailure, lock_holder, pending_failure
 
 
@@ -51,6 +52,7 @@ def latest_batch(engine: Engine) -> Batch | None:
 
 
 def _decode(row: Any) -> dict[str, Any]:
+    """A stored row decoded, still packed (metrics by position, list items by id)."""
     return {
         "code": row.region_code,
         "name": row.name,
@@ -64,6 +66,23 @@ def _decode(row: Any) -> dict[str, Any]:
     }
 
 
+def batch_items(conn: Any, batch_id: int, ids: set[int]) -> dict[int, str]:
+    """The JSON texts of some items of a batch (the layout item always)."""
+    ids = ids | {LAYOUT_ITEM}
+    stmt = select(SnapshotItem.item_id, SnapshotItem.body).where(
+        SnapshotItem.batch_id == batch_id, SnapshotItem.item_id.in_(sorted(ids))
+    )
+    return dict(conn.execute(stmt).tuples().all())
+
+
+def _unpack(regions: list[dict[str, Any]], items: dict[int, str]) -> None:
+    """Expand the rows' metrics and list items in place (queries.packing)."""
+    keys = metric_keys(items.get(LAYOUT_ITEM))
+    for r in regions:
+        r["metrics"] = unpack_metrics(r["metrics"], keys)
+        r["lists"] = expand_lists(r["lists"], items)
+
+
 def region_with_children(
     engine: Engine, batch_id: int, code: str
 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
@@ -73,14 +92,21 @@ def region_with_children(
         or_(SnapshotRegion.region_code == code, SnapshotRegion.parent_code == code),
     )
     with engine.connect() as conn:
-        rows = conn.execute(stmt).all()
+        decoded = [_decode(row) for row in conn.execute(stmt)]
+        # One more query for every item the region and its children refer to.
+        ids: set[int] = set()
+        for r in decoded:
+            ids |= item_ids(r["lists"])
+        packed = bool(ids) or any(isinstance(r["metrics"], list) for r in decoded)
+        items = batch_items(conn, batch_id, ids) if packed else {}
+    _unpack(decoded, items)
     region = None
     children = []
-    for row in rows:
-        if row.region_code == code:
-            region = _decode(row)
+    for r in decoded:
+        if r["code"] == code:
+            region = r
         else:
-            children.append(_decode(row))
+            children.append(r)
     children.sort(key=lambda r: r["code"])
     return region, children
 

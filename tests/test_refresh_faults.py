@@ -120,7 +120,7 @@ def test_failure_in_compute_is_recorded(engine, monkeypatch) -> None:  # noqa: A
     def broken(*_a, **_k):  # noqa: ANN002, ANN003, ANN202
         raise ValueError("bad data")
 
-    monkeypatch.setattr("queries.refresh.compute_snapshot", broken)
+    monkeypatch.setattr("queries.refresh.compute_batch", broken)
     out = refresh(engine, as_of=AS_OF, tz=TZ)
     assert out.status == "failed" and out.error == "ValueError: bad data"
     assert latest_batch(engine).id == first.batch_id

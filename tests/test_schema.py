@@ -9,6 +9,6 @@ def test_init_db_creates_every_table_and_is_idempotent(engine) -> None:  # noqa:
     init_db(engine)
     names = set(inspect(engine).get_table_names())
     expected = {"regions", "persons", "households", "employers", "vacancies", "placements",
-                "assistance", "targets", "refresh_runs", "snapshot_regions", "tokens", "locks",
-                "meta", "alembic_version"}
+                "assistance", "targets", "refresh_runs", "snapshot_regions", "snapshot_items",
+                "tokens", "locks", "meta", "alembic_version"}
     assert expected <= names

@@ -1,0 +1,81 @@
+"""How a snapshot batch is stored without repeating itself (issue 13, goal 1).
+
+A region's `lists` used to carry every item in full, so a placement or vacancy shown by a
+community was written again for its street, district, city and province, and a vacancy
+near many communities once per community. Now each list item's JSON text is stored once
+per batch in `snapshot_items` and a region's list holds its item ids:
+
+- `latest_placements`, `newest_vacancies`, `upcoming_fairs`, `fe_actions`: `[id, ...]`;
+- `nearby_vacancies`: `[[id, distance_km], ...]` (the vacancy's text plus its distance).
+
+Metric values are stored by position (`[v, ...]`) in the order of the batch's layout,
+item LAYOUT_ITEM (`{"metrics": [key, ...]}`), so the keys are written once per batch and
+a batch stays readable after a release that adds metrics.
+
+Readers expand both back to exactly the dicts the unpacked form decodes to; rows written
+in the unpacked form (older batches, hand-made test rows) are read as they are: a list
+element that is a dict is an item itself, a metrics value that is a dict is the metrics.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+LAYOUT_ITEM = 0
+# Lists whose elements are item ids ([id, distance] for nearby vacancies).
+REF_LISTS: tuple[str, ...] = (
+    "latest_placements", "newest_vacancies", "upcoming_fairs", "fe_actions",
+    "nearby_vacancies",
+)
+
+
+def layout_text(metric_keys: Iterable[str]) -> str:
+    """The JSON text of the batch's layout item."""
+    return json.dumps({"metrics": list(metric_keys)}, ensure_ascii=False,
+                      separators=(",", ":"))
+
+
+def metric_keys(layout: str | None) -> list[str] | None:
+    """The metric key order of a layout item's text (None without one)."""
+    return None if layout is None else json.loads(layout)["metrics"]
+
+
+def unpack_metrics(value: Any, keys: list[str] | None) -> dict[str, Any]:
+    """A region's metrics dict from its decoded column (positional or already a dict)."""
+    if isinstance(value, dict):
+        return value
+    if keys is None or len(keys) != len(value):
+        raise ValueError("snapshot metrics stored by position without a matching layout")
+    return dict(zip(keys, value, strict=True))
+
+
+def item_ids(lists: Mapping[str, Any]) -> set[int]:
+    """The item ids a region's decoded lists refer to."""
+    out: set[int] = set()
+    for key in REF_LISTS:
+        for el in lists.get(key) or ():
+            if isinstance(el, int):
+                out.add(el)
+            elif isinstance(el, list):
+                out.add(el[0])
+    return out
+
+
+def expand_lists(lists: dict[str, Any], items: Mapping[int, str]) -> dict[str, Any]:
+    """The lists with each item id replaced by the item (a fresh dict per use)."""
+    for key in REF_LISTS:
+        seq = lists.get(key)
+        if not seq:
+            continue
+        out = []
+        for el in seq:
+            if isinstance(el, int):
+                out.append(json.loads(items[el]))
+            elif isinstance(el, list):
+                out.append({**json.loads(items[el[0]]), "distance_km": el[1]})
+            else:
+                out.append(el)
+        lists[key] = out
+    return lists
