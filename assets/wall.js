@@ -199,7 +199,7 @@
     if (!S.online && !panelReady(S.seq[k])) return;
     // Never a blank panel: one that has no data yet is asked for and shown on arrival
     // (the tick catches up with the clock).
-    if (!hasData(S.seq[k])) { fetchStep(S.seq[k]); return; }
+    if (!hasData(S.seq[k])) { fetchStep(S.seq[k]); S.syncWait = true; return; }
     show(k);
   }
 
@@ -252,6 +252,7 @@
                       lag: S.sync ? nowMs + S.offset - syncStepNo(nowMs) * S.dwell : null });
     if (S.switches.length > SWITCH_KEEP) S.switches.shift();
     fetchStep(step);
+    S.syncWait = false;
     S.stepAt = Date.now();
     S.shownAt = 0;  // the dwell starts once the panel shows this region's data
     S.pausedElapsed = 0;
@@ -503,11 +504,13 @@
       var elapsed;
       if (S.sync) {
         // A late or lost timer (throttled tab, clock step): catch up with the clock.
-        if (!S.paused && syncIdx(t) !== S.idx && t - S.stepAt > 1000) syncShow();
+        if (!S.paused && syncIdx(t) !== S.idx && (S.syncWait || t - S.stepAt > 1000)) syncShow();
         if (!S.timer && !S.paused) scheduleBoundary();
         // A sample every few seconds besides the polls: the short round trips are rare
         // when the box is busy, and they are the ones worth keeping.
-        if (t - (S.lastSample || 0) > SAMPLE_EVERY) sampleClock(1);
+        // Every 2 s until the window of samples is full (a fresh load), then every 10 s.
+        var every = S.samples.length < SAMPLE_KEEP ? 2000 : SAMPLE_EVERY;
+        if (t - (S.lastSample || 0) > every) sampleClock(1);
         elapsed = S.paused ? S.pausedElapsed : (((t + S.offset) % S.dwell) + S.dwell) % S.dwell;
       } else {
         if (!S.shownAt && S.seq.length &&

@@ -117,9 +117,8 @@ def server(app: Any) -> Iterator[ServerThread]:
     srv.stop()
 
 
-@pytest.fixture
-def browser(server: ServerThread) -> Iterator[Any]:
-    """Headless Chromium at 1920×1080 with browser and performance logs."""
+def chrome_driver(base: str, width: int = 1920, height: int = 1080) -> Any:
+    """A headless Chromium window of width×height with browser and performance logs."""
     if not (Path(CHROMIUM).exists() and shutil.which("chromedriver")):
         _unavailable("Chromium or chromedriver not installed")
     from selenium import webdriver
@@ -127,7 +126,7 @@ def browser(server: ServerThread) -> Iterator[Any]:
 
     opts = webdriver.ChromeOptions()
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1920,1080", "--enable-precise-memory-info"):
+                f"--window-size={width},{height}", "--enable-precise-memory-info"):
         opts.add_argument(arg)
     opts.binary_location = CHROMIUM
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
@@ -135,8 +134,15 @@ def browser(server: ServerThread) -> Iterator[Any]:
     # download a driver matching the browser (no network here).
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-        "width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": False})
-    driver.base = server.base  # type: ignore[attr-defined]
+        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+    driver.base = base  # type: ignore[attr-defined]
+    return driver
+
+
+@pytest.fixture
+def browser(server: ServerThread) -> Iterator[Any]:
+    """Headless Chromium at 1920×1080 with browser and performance logs."""
+    driver = chrome_driver(server.base)
     yield driver
     driver.quit()
 
