@@ -37,7 +37,8 @@ def expected(engine, today: dt.date) -> dict[str, dict]:  # noqa: ANN001
     MONTH0 = today.replace(day=1)  # noqa: N806
     YEAR0 = today.replace(month=1, day=1)  # noqa: N806
     t = {name: pd.read_sql(f"SELECT * FROM {name}", engine) for name in (
-        "regions", "persons", "households", "vacancies", "placements", "assistance")}
+        "regions", "persons", "households", "vacancies", "placements", "assistance",
+        "employers", "job_fairs", "trainings", "interviews", "loans", "surveys")}
     reg = t["regions"]
     pl, va, pe, asr, hh = (t["placements"], t["vacancies"], t["persons"], t["assistance"],
                            t["households"])
@@ -84,6 +85,8 @@ def expected(engine, today: dt.date) -> dict[str, dict]:  # noqa: ANN001
     year_as = asr[asr["served_on"].ge(YEAR0) & asr["served_on"].le(TODAY)]
     placed_people = set(year_pl["person_id"])
     assisted_people = set(year_as["person_id"])
+
+    services = _services(t, TODAY, MONTH0, YEAR0, ok_person, is_open, assisted_people)
 
     out = {}
     for code in reg["code"]:
@@ -135,6 +138,7 @@ def expected(engine, today: dt.date) -> dict[str, dict]:  # noqa: ANN001
         m["circle.communities"] = len(comms)
         m["circle.covered"] = sum(covered[c] for c in comms)
         m["circle.coverage"] = ratio(m["circle.covered"], len(comms), 4)
+        m.update(services(s, comms))
 
         series = {}
         for back in range(11, -1, -1):
@@ -153,3 +157,116 @@ def expected(engine, today: dt.date) -> dict[str, dict]:  # noqa: ANN001
     return out
 
 
+
+
+def _flag(col: pd.Series) -> pd.Series:
+    """A nullable boolean column (0/1 on SQLite, bool on PostgreSQL) as plain bool."""
+    return col.fillna(0).astype(bool)
+
+
+def _services(t: dict, TODAY: dt.date, MONTH0: dt.date, YEAR0: dt.date,  # noqa: N803
+              ok_person: pd.DataFrame, is_open: pd.Series, assisted: set):  # noqa: ANN202
+    """SPEC 6.2 per subtree, read as plainly as section 3 above: a function of (subtree,
+    communities of the subtree) -> {key: value}."""
+    pe = ok_person.copy()
+    pe["unemployed_since"] = as_date(pe["unemployed_since"])
+    em, fa, tr, iv, lo, sv = (t[k].copy() for k in (
+        "employers", "job_fairs", "trainings", "interviews", "loans", "surveys"))
+    em["registered_on"] = as_date(em["registered_on"])
+    fa["held_on"] = as_date(fa["held_on"])
+    for c in ("started_on", "completed_on"):
+        tr[c] = as_date(tr[c])
+    iv["held_on"] = as_date(iv["held_on"])
+    lo["granted_on"] = as_date(lo["granted_on"])
+    sv["answered_on"] = as_date(sv["answered_on"])
+
+    def year(df: pd.DataFrame, col: str) -> pd.DataFrame:
+        return df[df[col].ge(YEAR0) & df[col].le(TODAY)]
+
+    em = em[em["registered_on"].isna() | em["registered_on"].le(TODAY)]
+    hiring = set(t["vacancies"].loc[is_open, "employer_id"].dropna())
+    fa, tr, iv, lo, sv = (year(fa, "held_on"), year(tr, "started_on"), year(iv, "held_on"),
+                          year(lo, "granted_on"), year(sv, "answered_on"))
+    working = pe["status"].isin(["employed", "flexible"])
+    unemployed = pe["status"].eq("unemployed")
+    reg_unemp = unemployed & pe["kg_registered_unemployed"]
+    long_term = unemployed & pe["unemployed_since"].notna() & pe["unemployed_since"].map(
+        lambda d: d is not None and not pd.isna(d) and (TODAY - d).days > 180)
+
+    # The four criteria of each community, once.
+    hh = t["households"]
+    ident, clr = as_date(hh["zero_identified_on"]), as_date(hh["zero_cleared_on"])
+    overdue = (ident.notna() & ident.le(TODAY) & (clr.isna() | clr.gt(TODAY))
+               & ident.lt(TODAY - dt.timedelta(days=30)))
+    overdue_comms = set(hh.loc[overdue, "community_code"])
+    fails: dict[str, list[str]] = {}
+    for comm, g in pe.groupby("community_code"):
+        w, u = int(working[g.index].sum()), int(unemployed[g.index].sum())
+        bad = []
+        if w + u and w / (w + u) < 0.95:
+            bad.append("employment")
+        if long_term[g.index].any():
+            bad.append("long_term")
+        if comm in overdue_comms:
+            bad.append("zero_households")
+        needy = g[unemployed[g.index] & g["kg_difficulty"]]
+        if not set(needy["person_id"]) <= assisted:
+            bad.append("assistance")
+        fails[comm] = bad
+    for comm in overdue_comms:
+        fails.setdefault(comm, ["zero_households"])
+
+    def metrics(s: set, comms: list) -> dict:
+        m: dict = {}
+        p = pe[pe["community_code"].isin(s)]
+        reg = p["registered_on"]
+        m["jobseekers.registered.month"] = int((reg.notna() & reg.ge(MONTH0)).sum())
+        m["jobseekers.registered.year"] = int((reg.notna() & reg.ge(YEAR0)).sum())
+        e = em[em["community_code"].isin(s)]
+        m["employers.total"] = len(e)
+        m["employers.registered.year"] = int(
+            (e["registered_on"].notna() & e["registered_on"].ge(YEAR0)).sum())
+        m["employers.hiring"] = int(e["employer_id"].isin(hiring).sum())
+        m["labour.employed"] = int(working[p.index].sum())
+        m["unemployed.registered"] = int(reg_unemp[p.index].sum())
+        m["unemployed.long_term"] = int(long_term[p.index].sum())
+        m["unemployment.registered_rate"] = ratio(
+            m["unemployed.registered"], m["labour.employed"] + m["unemployed.registered"], 4)
+        f = fa[fa["region_code"].isin(s)]  # any level: the region itself and below
+        m["job_fairs.year"] = len(f)
+        for c in ("employers", "posts", "visitors", "intentions", "views"):
+            m[f"job_fairs.{c}.year"] = int(f[c].fillna(0).sum())
+        x = tr[tr["community_code"].isin(s)]
+        done = x["completed_on"].notna() & x["completed_on"].map(
+            lambda d: d is not None and not pd.isna(d) and d <= TODAY)
+        future = x["completed_on"].notna() & ~done
+        m["trainings.year"] = len(x)
+        m["trainings.completed.year"] = int(done.sum())
+        m["trainings.certified.year"] = int((_flag(x["certified"]) & ~future).sum())
+        m["trainings.subsidised.year"] = int(_flag(x["subsidised"]).sum())
+        m["trainings.remote.year"] = int(x["mode"].eq("remote").sum())
+        for k in ("skills", "entrepreneurship", "platform", "other"):
+            m[f"trainings.by_kind.{k}"] = int(x["kind"].eq(k).sum())
+        i = iv[iv["community_code"].isin(s)]
+        m["interviews.year"] = len(i)
+        m["interviews.remote.year"] = int(i["mode"].eq("remote").sum())
+        offers = int(i["outcome"].eq("offer").sum())
+        m["interviews.offer_rate.year"] = ratio(
+            offers, offers + int(i["outcome"].eq("no_offer").sum()), 4)
+        ln = lo[lo["community_code"].isin(s)]
+        m["loans.year"] = len(ln)
+        m["loans.amount.year"] = round(float(ln["amount"].sum()), 2)
+        m["loans.jobs_created.year"] = int(ln["jobs_created"].fillna(0).sum())
+        y = sv[sv["community_code"].isin(s)]
+        m["satisfaction.responses.year"] = len(y)
+        m["satisfaction.score.year"] = ratio(int(y["score"].sum()), len(y), 2)
+        m["satisfaction.satisfied_share.year"] = ratio(int(y["score"].ge(4).sum()), len(y), 4)
+        bad = [fails.get(c, []) for c in comms]
+        m["full_employment.communities"] = len(comms)
+        m["full_employment.compliant"] = sum(not b for b in bad)
+        m["full_employment.rate"] = ratio(m["full_employment.compliant"], len(comms), 4)
+        for c in ("employment", "long_term", "zero_households", "assistance"):
+            m[f"full_employment.failing.{c}"] = sum(c in b for b in bad)
+        return m
+
+    return metrics
