@@ -156,7 +156,7 @@ def legend(view: MapView, ctx: dict[str, Any], *, metric_links: bool = False) ->
     unit = t("map.per_hex", lang, km=_km(view.hex_size)) if view.mode == "hex" else ""
     items: list[Any] = [html.Li([html.Span(className="swatch", style={"background": c}),
                                  html.Span(text)]) for c, text in entries]
-    items.append(html.Li([html.Span(className="swatch dot", style={"background": VAC_COLOR}),
+    items.append(html.Li([html.Span(className="swatch swatch-dot", style={"background": VAC_COLOR}),
                           html.Span(t("map.vacancy_key", lang))]))
     if view.mode != "hex":
         items.append(html.Li([html.Span(className="swatch ring"),
