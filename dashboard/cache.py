@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import zlib
 from typing import Any
@@ -13,7 +14,39 @@ from dashboard.runtime import get_runtime
 from queries import snapshots
 from queries.settings import Settings
 
-cache = Cache()
+
+class TolerantCache(Cache):
+    """A flask-caching Cache whose backend being away is a miss, never an error.
+
+    With Redis down every read falls through to the database (slower, still right), and
+    writes are dropped; a warning is logged at most once a minute per process.
+    """
+
+    _warned_at = 0.0
+
+    def _away(self, err: Exception) -> None:
+        now = time.monotonic()
+        if now - TolerantCache._warned_at > 60:
+            TolerantCache._warned_at = now
+            logging.getLogger(__name__).warning(
+                "cache unavailable, reading the database instead: %s", type(err).__name__)
+
+    def get(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
+        try:
+            return super().get(*args, **kwargs)
+        except Exception as err:  # noqa: BLE001 - e.g. redis.ConnectionError
+            self._away(err)
+            return None
+
+    def set(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
+        try:
+            return super().set(*args, **kwargs)
+        except Exception as err:  # noqa: BLE001
+            self._away(err)
+            return False
+
+
+cache = TolerantCache()
 
 # Each worker asks the database for the newest batch id at most this often.
 BATCH_TTL_SECONDS = 2.0

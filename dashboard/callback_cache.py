@@ -14,13 +14,12 @@ from __future__ import annotations
 import hashlib
 
 from flask import Flask, Response, g, request
-from flask_caching import Cache
 
 from dashboard import cache
 from dashboard.access import scope_key
 from queries.settings import Settings
 
-responses = Cache()
+responses = cache.TolerantCache()  # Redis away: a miss, not an error
 PATH = "/_dash-update-component"
 # Panel answers are 5–60 KB; a bounded in-process store keeps a worker's memory flat.
 THRESHOLD = 800

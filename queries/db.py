@@ -51,8 +51,8 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def init_db(engine: Engine) -> None:
-    """Create or migrate the schema to the latest Alembic revision."""
+def init_db(engine: Engine, revision: str = "head") -> None:
+    """Create or migrate the schema to the latest (or the given) Alembic revision."""
     from alembic import command
     from alembic.config import Config
 
@@ -63,4 +63,4 @@ def init_db(engine: Engine) -> None:
     cfg.set_main_option("sqlalchemy.url", url)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, revision)

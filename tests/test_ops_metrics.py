@@ -173,3 +173,19 @@ def test_allow_list_and_forwarded_addresses(sqlite_url: str) -> None:
 ])
 def test_address_allowed(addr: str | None, allow: str, ok: bool) -> None:
     assert address_allowed(addr, allow) is ok
+
+
+def test_redis_away_reads_fall_through_to_the_database(sqlite_url: str) -> None:
+    """A cache backend that is down is a miss: the API still answers from the database."""
+    from queries.db import init_db, make_engine
+
+    eng = make_engine(sqlite_url)
+    init_db(eng)
+    load(eng)
+    assert refresh(eng, as_of=AS_OF, tz=TZ).status == "ok"
+    client = create_app({"database_url": sqlite_url,
+                         "cache_url": "redis://127.0.0.1:1/0"}).server.test_client()
+    resp = client.get("/api/v1/regions/340100000000/metrics")
+    assert resp.status_code == 200
+    assert resp.get_json()["region"]["code"] == "340100000000"
+    assert client.get("/wall/340100000000").status_code == 200
