@@ -151,6 +151,16 @@ def _answers(url: str) -> dict[str, object]:
     return out
 
 
+def _served_database(url: str) -> dict[str, object]:
+    """Migrate, load the hand-made data, refresh; the API's answers from it."""
+    engine = make_engine(url)
+    init_db(engine)
+    load(engine)
+    assert refresh(engine, as_of=AS_OF, tz=TZ).status == "ok"
+    engine.dispose()
+    return _answers(url)
+
+
 def _tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
@@ -160,12 +170,7 @@ def _tool(name: str) -> str:
 
 def test_pg_dump_backup_restores_into_an_empty_database(pg_url: str) -> None:
     pg_dump, psql = _tool("pg_dump"), _tool("psql")
-    engine = make_engine(pg_url)
-    init_db(engine)
-    load(engine)
-    assert refresh(engine, as_of=AS_OF, tz=TZ).status == "ok"
-    original = _answers(pg_url)
-    engine.dispose()
+    original = _served_database(pg_url)
 
     src = make_url(PG_URL)
     schema = pg_url.split("search_path%3D", 1)[1]
@@ -195,12 +200,7 @@ def test_pg_dump_backup_restores_into_an_empty_database(pg_url: str) -> None:
 def test_mysqldump_backup_restores_into_an_empty_database(mariadb_url: str) -> None:
     mysqldump = shutil.which("mariadb-dump") or _tool("mysqldump")
     client_bin = shutil.which("mariadb") or _tool("mysql")
-    engine = make_engine(mariadb_url)
-    init_db(engine)
-    load(engine)
-    assert refresh(engine, as_of=AS_OF, tz=TZ).status == "ok"
-    original = _answers(mariadb_url)
-    engine.dispose()
+    original = _served_database(mariadb_url)
 
     src = make_url(mariadb_url)
     target = "restore_" + uuid.uuid4().hex[:10]
