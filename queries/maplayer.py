@@ -66,6 +66,15 @@ class MapBase:
     vac_lon: np.ndarray = field(default_factory=lambda: np.zeros(0))
     vac_head: np.ndarray = field(default_factory=lambda: np.zeros(0))
     vac_community: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    # Index into `codes` of each worksite's community (-1: not a community of the batch).
+    vac_comm: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def vac_in(self, code: str) -> np.ndarray:
+        """Which worksites have their community in the subtree of `code`."""
+        inside = np.zeros(len(self.codes) + 1, dtype=bool)  # the extra slot is index -1
+        inside[self.subtree(code)[0]] = True
+        inside[-1] = False
+        return inside[self.vac_comm]
 
     def subtree(self, code: str) -> tuple[np.ndarray, list[str]]:
         """Indices of the communities under `code` and, for each, the child of `code` above it
@@ -134,6 +143,7 @@ def load_map_base(engine: Engine, batch_id: int, day: dt.date) -> MapBase:
                 rid[c] = len(tree_codes)
                 tree_codes.append(c)
         chains.append([rid[c] for c in reversed(path)])
+    pos = {c: i for i, c in enumerate(codes)}
     width = max((len(c) for c in chains), default=1)
     chain = np.full((len(chains), width), -1, dtype=np.int32)
     for i, c in enumerate(chains):
@@ -150,6 +160,7 @@ def load_map_base(engine: Engine, batch_id: int, day: dt.date) -> MapBase:
         vac_lon=np.array([r.lon for r in vrows], dtype=float),
         vac_head=np.array([r.headcount or 0 for r in vrows], dtype=float),
         vac_community=np.array([r.community_code for r in vrows], dtype=object),
+        vac_comm=np.array([pos.get(r.community_code, -1) for r in vrows], dtype=np.int64),
     )
 
 
@@ -202,10 +213,7 @@ def _vac_mask(base: MapBase, scope: str | None) -> np.ndarray:
     """Worksites a scoped viewer may see as points: those inside the scope's subtree."""
     if scope is None:
         return np.ones(base.vac_lat.size, dtype=bool)
-    idx, _ = base.subtree(scope)
-    allowed = {base.codes[i] for i in idx}
-    return np.fromiter((c in allowed for c in base.vac_community), dtype=bool,
-                       count=base.vac_community.size)
+    return base.vac_in(scope)
 
 
 def _value(base: MapBase, metric: str, idx: np.ndarray) -> np.ndarray:
@@ -253,9 +261,7 @@ def map_view(base: MapBase, code: str, level: str, metric: str, *,
     if level in HEX_LEVELS or idx.size > HEX_ABOVE:
         view.mode = "hex"
         # The worksites of R (SPEC: vacancies with worksite in R), wherever they lie.
-        codes = {base.codes[i] for i in idx}
-        own = np.fromiter((c in codes for c in base.vac_community[vmask]), dtype=bool,
-                          count=int(vmask.sum()))
+        own = base.vac_in(code)[vmask]
         ax, ay = np.concatenate([x, vx[own]]), np.concatenate([y, vy[own]])
         size = mapgeo.hex_size_for(max(float(np.ptp(ax)), float(np.ptp(ay))) + 2 * MARGIN_KM)
         view.hex_size = size
@@ -291,8 +297,11 @@ def _hexes(view: MapView, base: MapBase, idx: np.ndarray, kid_of: np.ndarray,
     hq, hr = mapgeo.hex_cells(vx, vy, size)
     # Cells of communities and of worksites alike: a worksite's headcount is never dropped
     # because no community centre shares its cell.
-    both = np.concatenate([np.stack([q, r], axis=1), np.stack([hq, hr], axis=1)])
-    cells, inv_all = np.unique(both, axis=0, return_inverse=True)
+    # One int64 key per (q, r): a 1-D unique is ~100× faster than unique(axis=0).
+    off, width = 1 << 20, 1 << 21
+    keys = np.concatenate([(q + off) * width + (r + off), (hq + off) * width + (hr + off)])
+    ukeys, inv_all = np.unique(keys, return_inverse=True)
+    cells = np.stack([ukeys // width - off, ukeys % width - off], axis=1)
     inv_all = inv_all.reshape(-1)
     inv, vinv = inv_all[:q.size], inv_all[q.size:]
     n = np.bincount(inv, minlength=len(cells)).astype(float)
