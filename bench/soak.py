@@ -1,9 +1,10 @@
-"""Soak: does the wall's JS heap stay flat over many panel changes? (issue 3)
+"""Soak: does the wall's JS heap stay flat over many panel changes? (issues 3 and 9)
 
 Serves a demo database with gunicorn, opens /wall/<city>?dwell=<d>&poll=<p> in headless
 Chromium started with `--js-flags=--expose-gc --enable-precise-memory-info`, and reads
 `performance.memory.usedJSHeapSize` after a forced `gc()` once 20 panel changes have happened
-and again after 1,000 (plus a sample every 100), then prints the ratio (target ≤ 1.2).
+and again after 1,000 (plus a sample every 100), then prints the ratio (target ≤ 1.1,
+issue 9 goal 5).
 A change is a new step of the rotation: `window.__wall.state.stepAt` moves (assets/wall.js
 sets it in show()); the active `[data-panel]` is recorded alongside as a cross-check.
 
@@ -17,15 +18,25 @@ and every panel re-renders its figures, as on a real wall.
     python -m bench.soak                       # city, dwell 2, poll 5, 1,000 changes
     python -m bench.soak --tour children
     python -m bench.soak --drive step --changes 300
+    python -m bench.soak --drive step --changes 1000 --poll 2 --refresh-every 2 \\
+        --snapshots 300,1000                   # heap snapshots compared by constructor
+
+With `--snapshots A,B` a heap snapshot (CDP `HeapProfiler.takeHeapSnapshot`, over the
+browser's DevTools socket, since Selenium's CDP call cannot receive the snapshot's chunks)
+is taken after A and after B changes, and the constructors whose objects grew most between
+them are printed with the number of batch changes in between: what the wall keeps.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import datetime as dt
+import json
 import signal
 import threading
 import time
+import urllib.request
 from typing import Any
 
 from bench.serve import CITY, FILLED_JS, Gunicorn, chrome, ensure_db, machine, run_refresh, wait_for
@@ -59,6 +70,59 @@ def fmt(m: dict[str, float]) -> str:
     """One line of a memory sample."""
     return (f"usedJSHeapSize {m['used_mb']:.2f} MB (total {m['total_mb']:.2f} MB), "
             f"DOM nodes {m['nodes']}, listeners {m['listeners']}, documents {m['documents']}")
+
+
+def heap_snapshot(driver: Any) -> dict[str, list[int]]:
+    """Objects per constructor of the page's heap: {"type:name": [count, self size]}."""
+    import websocket  # websocket-client, a dependency of selenium
+
+    addr = driver.capabilities["goog:chromeOptions"]["debuggerAddress"]
+    with urllib.request.urlopen(f"http://{addr}/json", timeout=30) as r:
+        targets = json.load(r)
+    ws_url = next(t["webSocketDebuggerUrl"] for t in targets if t.get("type") == "page")
+    ws = websocket.create_connection(ws_url, timeout=600, suppress_origin=True)
+    chunks: list[str] = []
+    try:
+        ws.send(json.dumps({"id": 1, "method": "HeapProfiler.enable"}))
+        ws.send(json.dumps({"id": 2, "method": "HeapProfiler.takeHeapSnapshot",
+                            "params": {"reportProgress": False}}))
+        while True:
+            msg = json.loads(ws.recv())
+            if msg.get("method") == "HeapProfiler.addHeapSnapshotChunk":
+                chunks.append(msg["params"]["chunk"])
+            elif msg.get("id") == 2:
+                break
+    finally:
+        ws.close()
+    snap = json.loads("".join(chunks))
+    meta = snap["snapshot"]["meta"]
+    fields = meta["node_fields"]
+    types = meta["node_types"][0]
+    width = len(fields)
+    ti, ni, si = fields.index("type"), fields.index("name"), fields.index("self_size")
+    nodes, strings = snap["nodes"], snap["strings"]
+    out: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
+    for i in range(0, len(nodes), width):
+        kind = types[nodes[i + ti]]
+        # Objects and closures by constructor / function name; strings, code, arrays by kind.
+        key = f"{kind}:{strings[nodes[i + ni]][:60]}" if kind in ("object", "closure",
+                                                                  "native") else kind
+        out[key][0] += 1
+        out[key][1] += nodes[i + si]
+    return dict(out)
+
+
+def snapshot_diff(a: dict[str, list[int]], b: dict[str, list[int]], top: int = 20) -> list[str]:
+    """Lines of the constructors that grew most from snapshot a to b (by self size)."""
+    keys = set(a) | set(b)
+    rows = sorted(((b.get(k, [0, 0])[1] - a.get(k, [0, 0])[1],
+                    b.get(k, [0, 0])[0] - a.get(k, [0, 0])[0], k) for k in keys), reverse=True)
+    total_a = sum(v[1] for v in a.values())
+    total_b = sum(v[1] for v in b.values())
+    lines = [f"  heap snapshot total self size {total_a / 2**20:.2f} → {total_b / 2**20:.2f} MB"]
+    lines += [f"    {size / 1024:+9.1f} kB  {count:+7d} objects  {key}"
+              for size, count, key in rows[:top] if size > 0]
+    return lines
 
 
 class Refresher(threading.Thread):
@@ -95,7 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--refresh-every", type=float, default=120, help="0: never")
     p.add_argument("--max-minutes", type=float, default=0,
                    help="stop early (and measure) after this long; 0: no limit")
+    p.add_argument("--snapshots", default="",
+                   help="A,B: heap snapshots after A and B changes, compared by constructor")
     args = p.parse_args(argv)
+    snap_at = [int(x) for x in args.snapshots.split(",") if x.strip()]
 
     # SIGTERM (e.g. `kill <pid>` of a background run) unwinds like Ctrl-C: browser and
     # gunicorn are stopped in `finally`.
@@ -127,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         regions: set[str] = set()
         early: dict[str, float] | None = None
         samples: list[tuple[int, float, dict[str, float]]] = []
+        snaps: list[tuple[int, int, dict[str, list[int]]]] = []
         next_sample = args.sample_every
         stall_since = time.monotonic()
         while changes < args.changes:
@@ -159,6 +227,12 @@ def main(argv: list[str] | None = None) -> int:
                 samples.append((changes, now - t0, m))
                 print(f"  after {changes} changes ({now - t0:.0f} s): {fmt(m)}", flush=True)
                 next_sample += args.sample_every
+            if snap_at and changes >= snap_at[0]:
+                snap_at.pop(0)
+                snaps.append((changes, refresher.done if refresher else 0,
+                              heap_snapshot(driver)))
+                print(f"  heap snapshot after {changes} changes "
+                      f"({snaps[-1][1]} refreshes so far)", flush=True)
             severe += [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
             if args.drive == "step" and shown_at:
                 driver.execute_script("window.__wall.step(1);")
@@ -173,14 +247,17 @@ def main(argv: list[str] | None = None) -> int:
               f"(active panel/region changes seen {shown_changes}, regions {len(regions)}), "
               f"{elapsed / 60:.1f} min, {elapsed / max(changes, 1):.2f} s per change; "
               f"heap after {args.early}: {early['used_mb']:.2f} MB, after {changes}: "
-              f"{final['used_mb']:.2f} MB, ratio {ratio:.3f} (target ≤ 1.2) "
-              f"{'OK' if ratio <= 1.2 else 'OVER TARGET'}; DOM nodes {early['nodes']} → "
+              f"{final['used_mb']:.2f} MB, ratio {ratio:.3f} (target ≤ 1.1) "
+              f"{'OK' if ratio <= 1.1 else 'OVER TARGET'}; DOM nodes {early['nodes']} → "
               f"{final['nodes']}, listeners {early['listeners']} → {final['listeners']}; "
               f"refreshes during soak {refresher.done if refresher else 0}"
               f"{f' (failed {refresher.failed})' if refresher and refresher.failed else ''}; "
               f"console errors {len(severe)}", flush=True)
         for e in severe[:5]:
             print(f"  console: {e.get('message', '')[:300]}")
+        for (c1, r1, s1), (c2, r2, s2) in zip(snaps, snaps[1:], strict=False):
+            print(f"  heap snapshots after {c1} and {c2} changes ({r2 - r1} refreshes between):")
+            print("\n".join(snapshot_diff(s1, s2)))
         problems = server.problems()
         print(f"  server log problems: {len(problems)}")
         for ln in problems[:5]:
