@@ -20,6 +20,9 @@ threads = 8
 timeout = 60
 # Behind nginx (deploy/nginx): let the proxy on this host set X-Forwarded-Proto.
 forwarded_allow_ips = "127.0.0.1,::1"
+# No control socket: its default path (~/.gunicorn/gunicorn.ctl) is shared by every server
+# of one user on a host (deploy/ runs several), and nothing here uses gunicornc.
+control_socket_disable = True
 accesslog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(L)ss'
 
