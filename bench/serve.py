@@ -296,6 +296,16 @@ def panel_marker(pid: str) -> str:
     return f"panel-{pid}.data-region"
 
 
+def want_input(pid: str) -> str:
+    """The input of a panel's callback: its want store (dashboard.pages.want_id)."""
+    return f"want-{pid}.data"
+
+
+def panel_values(pid: str, target: Any, batch: Any, view: Any) -> dict[str, Any]:
+    """Callback values of a panel: its want store ({region, panel, batch}) and the view."""
+    return {want_input(pid): {**(target or {}), "batch": batch}, "view.data": view}
+
+
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json",
                 "Accept-Encoding": ACCEPT_ENCODING}
 GET_HEADERS = {"Accept-Encoding": ACCEPT_ENCODING}
@@ -468,8 +478,8 @@ def panel_medians(url: str, cb: Callbacks, view: dict[str, Any], n: int = 25) ->
     client = app.server.test_client()
     out = []
     for pid in PANELS:
-        body = cb.body(panel_marker(pid), {"target.data": {"region": CITY, "panel": None},
-                                           "view.data": view}, ["target.data"])
+        body = cb.body(panel_marker(pid), panel_values(pid, {"region": CITY, "panel": None},
+                                                       None, view), [want_input(pid)])
         ts = []
         for i in range(n + 3):
             t0 = time.perf_counter()
@@ -545,7 +555,8 @@ class Client:
         if not resp:
             return None, None, ""
         r = resp["response"]
-        m = BATCH_RE.search(json.dumps(r["page"]["children"], ensure_ascii=False))
+        m = BATCH_RE.search(json.dumps(r["page"]["children"], ensure_ascii=False,
+                                          separators=(",", ":")))
         return r["view"]["data"], r["target"]["data"], (m.group(1) if m else "")
 
 
@@ -559,7 +570,8 @@ def wall_client(c: Client, code: str, poll: float, loaded: threading.Barrier | N
     view, target, batch = c.route(end_id, f"/wall/{code}", search)
     values = {"target.data": target, "view.data": view}
     for pid in PANELS:
-        c.callback("cb-panel", panel_marker(pid), values, ["target.data"], end_id)
+        c.callback("cb-panel", panel_marker(pid), panel_values(pid, target, batch, view),
+                   [want_input(pid)], end_id)
     c.callback("cb-head", "hdr-name.children", values, ["target.data"], end_id)
     if loaded is not None:
         try:
@@ -580,7 +592,8 @@ def wall_client(c: Client, code: str, poll: float, loaded: threading.Barrier | N
                 batch = str(js["batch"])
                 vals = {**values, "batch.data": js["batch"]}
                 for pid in PANELS:
-                    c.callback("cb-panel", panel_marker(pid), vals, ["batch.data"], end_id)
+                    c.callback("cb-panel", panel_marker(pid),
+                               panel_values(pid, target, batch, view), [want_input(pid)], end_id)
                 c.callback("cb-head", "hdr-name.children", vals, ["batch.data"], end_id)
                 with c.stats.lock:
                     c.stats.switched.append(time.perf_counter())
@@ -598,7 +611,8 @@ def leader_client(c: Client, codes: list[str], think: tuple[float, float]) -> No
                    ["search.value"], end_id)
         values = {"target.data": target, "view.data": view}
         for pid in PANELS:
-            c.callback("cb-panel", panel_marker(pid), values, ["target.data"], end_id)
+            c.callback("cb-panel", panel_marker(pid), panel_values(pid, target, batch, view),
+                       [want_input(pid)], end_id)
         c.callback("cb-chrome", "crumbs.children", values, ["target.data"], end_id)
         c.call("api-metrics", "GET", f"/api/v1/regions/{code}/metrics")
         c.stop.wait(random.uniform(*think))
@@ -758,8 +772,9 @@ def main(argv: list[str] | None = None) -> int:
         _, data, hdrs = request("POST", srv.port, f"/_dash-update-component?endId={end_id}",
                                 route_body, JSON_HEADERS)
         view = json.loads(decode(data, hdrs))["response"]["view"]["data"]
-        built = cb.body(panel_marker("overview"), {"target.data": {"region": CITY, "panel": None},
-                                                   "view.data": view}, ["target.data"])
+        built = cb.body(panel_marker("overview"),
+                        panel_values("overview", {"region": CITY, "panel": None}, None, view),
+                        [want_input("overview")])
         body = built
         if "c" not in args.skip:
             cold = cold_load(srv.base)
