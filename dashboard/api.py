@@ -396,26 +396,33 @@ def exchange(kind: str) -> Response:
     return resp
 
 
-@bp.get("/exchange/vacancies")
+@bp.route("/exchange/vacancies", methods=["GET", "OPTIONS"], provide_automatic_options=False)
 def exchange_vacancy_feed() -> Response:
     """Vacancies created or changed after `since`, oldest change first, with `next` (SPEC 7).
 
-    The token's region limits the records (the cursor still moves past the others); with
-    DASHBOARD_AUTH off the whole feed is served, as the rest of the read API is.
+    The token's region limits the records (the cursor still moves past the others). Like
+    the import endpoint it needs an exchange token, so DASHBOARD_AUTH must be on.
     """
     from queries import outbox
 
+    if request.method == "OPTIONS":
+        # This path reads the feed (GET) and imports vacancies (POST, the {kind} route).
+        resp = Response(status=200)
+        resp.headers["Allow"] = "GET, HEAD, OPTIONS, POST"
+        return resp
+    if not _settings().auth:
+        raise ApiError(401, "数据交换需要 DASHBOARD_AUTH=on 和 exchange 令牌 "
+                            "(exchange needs DASHBOARD_AUTH=on and an exchange token)")
     token = access.current_token()
-    if _settings().auth and token is None:
+    if token is None:
         raise ApiError(401, "需要 exchange 令牌 (an exchange token is required)")
     raw_limit = request.args.get("limit", str(outbox.FEED_LIMIT_DEFAULT))
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= outbox.FEED_LIMIT_MAX:
         raise ApiError(400, f"limit 应为 1..{outbox.FEED_LIMIT_MAX} 的整数 "
                             f"(limit must be an integer 1..{outbox.FEED_LIMIT_MAX})")
-    visible = (lambda code: access.may_see(token, code)) if token is not None else None
     try:
         records, nxt = outbox.read_feed(_runtime().engine, request.args.get("since"),
-                                        int(raw_limit), visible)
+                                        int(raw_limit), lambda code: access.may_see(token, code))
     except outbox.CursorError as err:
         raise ApiError(400, str(err)) from None
     resp = json_response({"records": records, "next": nxt})

@@ -209,6 +209,18 @@ def _schemas() -> dict[str, Any]:
                         "error": {"type": "string"},
                     },
                 },
+                "outbox": {
+                    "type": "object",
+                    "description": "Outbound events (SPEC 7): depth, dead events (the "
+                                   "first ids), the oldest pending event.",
+                    "properties": {
+                        "pushing": {"type": "boolean"},
+                        "pending": {"type": "integer"},
+                        "dead": {"type": "integer"},
+                        "dead_ids": {"type": "array", "items": {"type": "integer"}},
+                        "oldest_pending_at": {**_NULLABLE_STRING, "format": "date-time"},
+                    },
+                },
             },
         },
     }
@@ -242,7 +254,7 @@ def build_openapi(root_region: str) -> dict[str, Any]:
         "404": _error("No such region in the current snapshot."),
         "503": _error("No snapshot yet, or the database is unreachable."),
     }
-    return {
+    doc = {
         "openapi": "3.0.3",
         "info": {
             "title": "三公里就业圈 就业服务大屏 API",
@@ -447,3 +459,11 @@ def build_openapi(root_region: str) -> dict[str, Any]:
         },
         "security": [{}, {"bearer": []}, {"query": []}],
     }
+    # The feed's path also takes the import of its KIND (the {kind} route serves it).
+    paths = doc["paths"]
+    post = dict(paths["/api/v1/exchange/{kind}"]["post"], operationId="exchangeImportVacancies",
+                parameters=[])
+    post["requestBody"] = {**post["requestBody"], "content": {"application/json": {
+        "schema": {"type": "array", "items": _ref(schema_name("vacancies"))}}}}
+    paths["/api/v1/exchange/vacancies"]["post"] = post
+    return doc

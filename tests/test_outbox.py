@@ -193,6 +193,10 @@ def test_feed_scope_cursor_and_errors(engine: Engine, site: dict[str, Any]) -> N
     assert _get(site, "", token="leader").status_code == 403
     r = site["client"].get("/api/v1/exchange/vacancies")
     assert r.status_code == 401
+    # Without access control there is no exchange token: the feed is closed, as the import is.
+    open_app = create_app({"database_url": engine.url.render_as_string(hide_password=False)})
+    r = open_app.server.test_client().get("/api/v1/exchange/vacancies")
+    assert r.status_code == 401 and "DASHBOARD_AUTH=on" in r.get_json()["error"]
 
 
 def test_vacancy_events_only_with_a_receiver(engine: Engine,
