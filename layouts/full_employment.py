@@ -9,7 +9,17 @@ from dash import html
 from layouts.circle import gauge
 from layouts.common import child_rows, child_word, is_leaf, target_rows, titled
 from layouts.i18n import t
-from layouts.widgets import PALETTE, cell, detail, frame, graph_cell, kpi, ranking, ticker
+from layouts.widgets import (
+    PALETTE,
+    cell,
+    detail,
+    frame,
+    graph_cell,
+    kpi,
+    packed_cells,
+    ranking,
+    ticker,
+)
 from queries.domain import FE_CRITERIA as CRITERIA
 
 PANEL_ID = "full_employment"
@@ -23,7 +33,7 @@ def skeleton(ctx: dict[str, Any]) -> html.Section:
     """The mounted structure of the panel (filled by `render`)."""
     lang = ctx["lang"]
     return frame(PANEL_ID, ctx, [
-        graph_cell(PANEL_ID, "gauge", t("fe.rate", lang)),
+        graph_cell(PANEL_ID, "gauge", t("fe.rate", lang), mode=ctx["mode"]),
         cell(PANEL_ID, "kpis"),
         cell(PANEL_ID, "criteria"),
         cell(PANEL_ID, "act"),
@@ -140,4 +150,4 @@ def render(p: dict[str, Any], ctx: dict[str, Any]) -> tuple[dict[str, Any], dict
         rank = titled(t("fe.rank", lang, children=child_word(p, lang)),
                       ranking(child_rows(p, RATE), ctx, limit=14, max_value=1.0))
     cells = {"kpis": kpis, "criteria": criteria, "act": act, "rank": rank}
-    return cells, {"gauge": rate_gauge(p, ctx)}
+    return packed_cells(cells), {"gauge": rate_gauge(p, ctx)}

@@ -9,7 +9,18 @@ from dash import html
 
 from layouts.common import child_rows, child_word, is_leaf, titled
 from layouts.i18n import t
-from layouts.widgets import PALETTE, cell, detail, frame, graph_cell, kpi, ranking, ticker, vbar
+from layouts.widgets import (
+    PALETTE,
+    cell,
+    detail,
+    frame,
+    graph_cell,
+    kpi,
+    packed_cells,
+    ranking,
+    ticker,
+    vbar,
+)
 from queries.domain import TRAINING_KINDS
 
 PANEL_ID = "services"
@@ -24,7 +35,7 @@ def skeleton(ctx: dict[str, Any]) -> html.Section:
     return frame(PANEL_ID, ctx, [
         cell(PANEL_ID, "kpis"),
         cell(PANEL_ID, "fairs"),
-        graph_cell(PANEL_ID, "trainings", t("sv.trainings", lang)),
+        graph_cell(PANEL_ID, "trainings", t("sv.trainings", lang), mode=ctx["mode"]),
         cell(PANEL_ID, "rank"),
         cell(PANEL_ID, "more"),
     ])
@@ -99,4 +110,5 @@ def render(p: dict[str, Any], ctx: dict[str, Any]) -> tuple[dict[str, Any], dict
     fig = vbar(bars, ctx, PALETTE[0])
     fig["data"][0]["marker"]["color"] = [PALETTE[0], PALETTE[2], PALETTE[1], PALETTE[4],
                                          PALETTE[5]]
-    return {"kpis": kpis, "fairs": fairs, "more": more, "rank": rank}, {"trainings": fig}
+    cells = {"kpis": kpis, "fairs": fairs, "more": more, "rank": rank}
+    return packed_cells(cells), {"trainings": fig}
