@@ -61,6 +61,7 @@ KEEP_DELIVERED_DAYS = 7
 FEED_LIMIT_DEFAULT, FEED_LIMIT_MAX = 100, 1000
 _CURSOR_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 _EVENT_COLS = ["event_id", "topic", "subject", "payload", "created_at", "state", "attempts"]
+_CHANGE_COLS = ["seq", "vacancy_id", "community_code", "record", "changed_at"]
 
 
 def push_enabled() -> bool:
@@ -78,16 +79,34 @@ def _stamp(now: dt.datetime) -> str:
     return now.replace(tzinfo=dt.UTC).isoformat(timespec="milliseconds")
 
 
-def _insert_events(conn: Connection, events: list[dict[str, Any]]) -> None:
-    """Insert outbox rows; PostgreSQL takes them by COPY (ids from the table's sequence)."""
-    if not events:
+def _bulk_insert(conn: Connection, table: Any, cols: list[str],
+                 rows: list[dict[str, Any]]) -> None:
+    """Insert rows fast: COPY on PostgreSQL, else the driver's executemany with the
+    columns' own bind processors (SQLAlchemy's per-row work doubled an import's time)."""
+    if not rows:
         return
+    t = table.__table__
     if conn.dialect.name == "postgresql" and pg_copy_rows(
-        conn, OutboxEvent.__tablename__, _EVENT_COLS,
-        (tuple(e[c] for c in _EVENT_COLS) for e in events),
+        conn, t.name, cols, (tuple(r[c] for c in cols) for r in rows)
     ):
         return
-    conn.execute(insert(OutboxEvent), events)
+    dialect = conn.dialect
+    ph = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(dialect.paramstyle)
+    if ph is None:
+        conn.execute(insert(t), rows)
+        return
+    procs = [(c, t.c[c].type.dialect_impl(dialect).bind_processor(dialect)) for c in cols]
+    q = dialect.identifier_preparer.quote
+    conn.exec_driver_sql(
+        f"INSERT INTO {q(t.name)} ({', '.join(q(c) for c in cols)}) "
+        f"VALUES ({', '.join([ph] * len(cols))})",
+        [tuple(p(r[c]) if p else r[c] for c, p in procs) for r in rows],
+    )
+
+
+def _insert_events(conn: Connection, events: list[dict[str, Any]]) -> None:
+    """Insert outbox rows (ids from the table's sequence / autoincrement)."""
+    _bulk_insert(conn, OutboxEvent, _EVENT_COLS, events)
 
 
 def _event(topic: str, subject: str, body: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
@@ -211,7 +230,7 @@ class VacancyTracker(Tracker):
             .values(value=start + len(changed))
         )
         records = [vacancy_record(r) for r in changed]
-        self.conn.execute(insert(VacancyChange), [
+        _bulk_insert(self.conn, VacancyChange, _CHANGE_COLS, [
             {"seq": start + 1 + i, "vacancy_id": rec["vacancy_id"],
              "community_code": rec["community_code"],
              "record": json.dumps(rec, ensure_ascii=False, separators=(",", ":")),
