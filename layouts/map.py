@@ -314,9 +314,13 @@ def _child_labels(fig: go.Figure, view: MapView, names: dict[str, str], ctx: dic
         customdata=[k[0] for k in kids], hoverinfo="skip" if ctx["mode"] == "wall" else "none",
         name="labels",
     )
+    # Where the children are communities their name sits just above their own point.
+    above = ({"yanchor": "bottom", "yshift": 8}
+             if view.mode == "points" and view.kid_code == view.com_child else {})
     return [{"x": k[1], "y": k[2], "xref": "x", "yref": "y", "showarrow": False,
              "text": plain(names.get(k[0], k[0])), "bgcolor": "rgba(4,11,23,0.62)",
-             "borderpad": 2, "font": {"family": FONT_FAMILY, "size": size, "color": "#ffffff"}}
+             "borderpad": 2, "font": {"family": FONT_FAMILY, "size": size, "color": "#ffffff"},
+             **above}
             for k in kids]
 
 
