@@ -210,15 +210,19 @@ CRITERION_KEYS = {"long_term": "unemployed.long_term", "zero_households": "zero_
 
 
 def criteria(m: dict[str, dict[str, Any]], values: Any, lang: str, public: bool = False,
-             level: str = "", small_cell: int = 3) -> list[dict[str, Any]]:
+             level: str = "", small_cell: int = 3,
+             metrics_raw: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """One community's four criteria (snapshot list `fe_criteria`): met or not, and the
     figure behind each (employment share; long-term unemployed, overdue households and
     unassisted hard-to-employ persons, suppressed like any person count on public views)."""
     values = values if isinstance(values, dict) else {}
+    metrics_raw = metrics_raw or {}
     out = []
     for c in CRITERIA:
         item = values.get(c) if isinstance(values.get(c), dict) else {}
-        raw = item.get("value")
+        raw = item.get("value", item.get("share"))
+        if raw is None and c in ("long_term", "zero_households"):
+            raw = metrics_raw.get(CRITERION_KEYS[c])
         if c == "employment":
             hidden = (m.get("labour.employed") or {}).get("suppressed")
             value = SECONDARY_TEXT if hidden and _is_num(raw) else fmt_pct(raw)
@@ -512,5 +516,6 @@ def present(
         "nearby": [_vacancy(v) for v in _bounded(lists.get("nearby_vacancies"))],
         "fairs": upcoming_fairs(lists.get("upcoming_fairs"), lang, visible),
         "act_on": act_on(lists.get("fe_actions"), lang),
-        "criteria": criteria(m, lists.get("fe_criteria"), lang, public, level, small_cell),
+        "criteria": criteria(m, lists.get("fe_criteria"), lang, public, level, small_cell,
+                             metrics),
     }
