@@ -285,3 +285,18 @@ def test_hanging_receiver_is_a_timeout_and_a_later_event_waits(
     subjects = [json.loads(d.payload)["person_id"] for d in due]
     assert subjects == ["q00009"]
     engine.dispose()
+
+
+def test_one_pusher_at_a_time(sqlite_url: str) -> None:
+    """While another process holds the pusher lease, push_once sends nothing (busy)."""
+    from queries.db import init_db, make_engine
+    from queries.refresh import lease
+
+    engine = make_engine(sqlite_url)
+    init_db(engine)
+    with lease(engine, outbox.PUSHER_LOCK) as holder:
+        assert holder is not None
+        out = outbox.push_once(engine, _settings("http://127.0.0.1:9/none"))
+    assert out.status == "busy" and out.requests == 0
+    assert outbox.push_once(engine, _settings("")).status == "off"
+    engine.dispose()
