@@ -154,3 +154,30 @@ def test_click_a_child_on_the_map_drills_down(browser: Any, province: dict[str, 
     fig = _figure(browser, code, "hex")
     assert fig["metric"] == "vacancies.open_headcount"
     assert severe_logs(browser) == []
+
+
+def test_map_panel_fits_its_box(browser: Any, province: dict[str, Any]) -> None:
+    """The overflow check of the fit test (tests/browser/test_fit_browser.py) on the map:
+    wall 1920×1080 and 3840×1080 at every level, region page 1440×900."""
+    from tests.browser.test_fit_browser import _problems, _size
+
+    base = browser.base
+    found: list[Any] = []
+    levels = {"province": (PROVINCE, "hex"), "city": (CITY, "hex"),
+              "county": (province["county"], "points"),
+              "community": (province["community"], "community")}
+    for width in (1920, 3840):
+        _size(browser, width, 1080)
+        for level, (code, mode) in levels.items():
+            browser.get(f"{base}/wall/{code}?panels=map&w={width}&h=1080&dwell=3600"
+                        "&reload_at=off")
+            _figure(browser, code, mode)
+            found += _problems(browser, f"wall {width} {level}")
+    _size(browser, 1440, 900)
+    for level in ("province", "community"):
+        code, mode = levels[level]
+        browser.get(f"{base}/region/{code}?panel=map")
+        _figure(browser, code, mode)
+        found += _problems(browser, f"region 1440x900 {level}")
+    assert not found, "\n".join(map(str, found))
+    assert severe_logs(browser) == []
