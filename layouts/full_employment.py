@@ -48,6 +48,10 @@ def rate_gauge(p: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
     tg = p["targets"].get(RATE)
     target = _target_value(p)
     g = fig["data"][0]["gauge"]
+    if ctx["mode"] == "embed":
+        # A small iframe: the circle panel's wide side margins would leave no gauge at all.
+        fig["layout"]["margin"] = {"l": 46, "r": 46, "t": 16, "b": 6}
+        fig["layout"]["annotations"][0]["font"]["size"] = 26
     if tg is not None and target is not None:
         g["threshold"]["value"] = target * 100
         g["threshold"]["line"]["color"] = PALETTE[1]
