@@ -88,13 +88,7 @@ from queries.models import (
     Training,
     Vacancy,
 )
-from queries.packing import (
-    LAYOUT_ITEM,
-    expand_lists,
-    layout_text,
-    metric_keys,
-    unpack_metrics,
-)
+from queries.packing import LAYOUT_ITEM, layout_text, read_layout, unpack_row
 
 log = logging.getLogger(__name__)
 
@@ -906,12 +900,11 @@ def compute_snapshot(
     and "lists" values are those dicts' JSON texts (compact, ensure_ascii=False).
     """
     rows, items = compute_batch(engine, as_of, tz)
-    keys = metric_keys(items[LAYOUT_ITEM]) if items else None
+    layout = read_layout(items)
     for r in rows.values():
         for k in JSON_FIELDS:
             r[k] = json.loads(r[k])
-        r["metrics"] = unpack_metrics(r["metrics"], keys)
-        r["lists"] = expand_lists(r["lists"], items)
+        unpack_row(r, items, layout)
         if as_json:
             for k in JSON_FIELDS:
                 r[k] = _js(r[k])
@@ -1086,6 +1079,7 @@ def _assemble(
         )
     ]
     steps = {c: _js({"code": c, "name": names[c], "level": levels[c]}) for c in names}
+    step_keys = {c: i for i, c in enumerate(names)}
     # Each shown item's text once per batch, numbered in order of first use; the lists
     # hold the numbers (queries.packing). Item LAYOUT_ITEM is set once the keys are known.
     items: list[str] = [""]
@@ -1106,6 +1100,11 @@ def _assemble(
 
     def action_text(i: int) -> str:
         return action_items[i]
+
+    step_codes = list(names)
+
+    def step_text(i: int) -> str:
+        return steps[step_codes[i]]
 
     keys: list[str] | None = None
     out: dict[str, dict] = {}
@@ -1152,17 +1151,18 @@ def _assemble(
             "name": names[code],
             "level": levels[code],
             "parent_code": parents[code],
-            "path": "[" + ",".join([steps[c] for c in reversed(chains[code])]) + "]",
+            "path": "[" + ",".join([ref("s", step_keys[c], step_text)
+                                    for c in reversed(chains[code])]) + "]",
             # By position: the keys are written once, in the batch's layout item.
             "metrics": _js(list(metrics.values())),
-            "series": _js({"placements.monthly": series}),
+            "series": _js(list(series.values())),
             "targets": _js(tg),
             "lists": lists,
         }
         if keys is None:
             keys = list(metrics)
     clock.lap("regions")
-    items[LAYOUT_ITEM] = layout_text(keys or [])
+    items[LAYOUT_ITEM] = layout_text(keys or [], [label for label, _, _ in w.months])
     return out, items
 
 

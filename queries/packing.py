@@ -9,8 +9,10 @@ per batch in `snapshot_items` and a region's list holds its item ids:
 - `nearby_vacancies`: `[[id, distance_km], ...]` (the vacancy's text plus its distance).
 
 Metric values are stored by position (`[v, ...]`) in the order of the batch's layout,
-item LAYOUT_ITEM (`{"metrics": [key, ...]}`), so the keys are written once per batch and
-a batch stays readable after a release that adds metrics.
+item LAYOUT_ITEM (`{"metrics": [key, ...], "months": [label, ...]}`), so the keys are
+written once per batch and a batch stays readable after a release that adds metrics; the
+monthly series likewise (`[n, ...]` for the layout's months). A region's `path` is the
+ids of its steps' items (`{"code","name","level"}`, one per region per batch).
 
 Readers expand both back to exactly the dicts the unpacked form decodes to; rows written
 in the unpacked form (older batches, hand-made test rows) are read as they are: a list
@@ -31,15 +33,54 @@ REF_LISTS: tuple[str, ...] = (
 )
 
 
-def layout_text(metric_keys: Iterable[str]) -> str:
+SERIES_KEY = "placements.monthly"
+
+
+def layout_text(metric_keys: Iterable[str], months: Iterable[str] = ()) -> str:
     """The JSON text of the batch's layout item."""
-    return json.dumps({"metrics": list(metric_keys)}, ensure_ascii=False,
-                      separators=(",", ":"))
+    return json.dumps({"metrics": list(metric_keys), "months": list(months)},
+                      ensure_ascii=False, separators=(",", ":"))
 
 
 def metric_keys(layout: str | None) -> list[str] | None:
     """The metric key order of a layout item's text (None without one)."""
     return None if layout is None else json.loads(layout)["metrics"]
+
+
+def unpack_series(value: Any, months: list[str] | None) -> dict[str, Any]:
+    """A region's series dict from its decoded column (positional or already a dict)."""
+    if isinstance(value, dict):
+        return value
+    if months is None or len(months) != len(value):
+        raise ValueError("snapshot series stored by position without a matching layout")
+    return {SERIES_KEY: dict(zip(months, value, strict=True))}
+
+
+def row_item_ids(row: Mapping[str, Any]) -> set[int]:
+    """The item ids a decoded region row refers to (lists and path)."""
+    out = item_ids(row["lists"])
+    out.update(s for s in row["path"] if isinstance(s, int))
+    return out
+
+
+def read_layout(items: Mapping[int, str] | list[str]) -> dict[str, list[str]]:
+    """The batch's layout from its items ({} when the batch has none)."""
+    if isinstance(items, Mapping):
+        text = items.get(LAYOUT_ITEM)
+    else:
+        text = items[LAYOUT_ITEM] if items else None
+    return {} if text is None else json.loads(text)
+
+
+def unpack_row(
+    row: dict[str, Any], items: Mapping[int, str] | list[str], layout: dict[str, list[str]]
+) -> dict[str, Any]:
+    """Expand a decoded region row in place: metrics, series, path and lists."""
+    row["metrics"] = unpack_metrics(row["metrics"], layout.get("metrics"))
+    row["series"] = unpack_series(row["series"], layout.get("months"))
+    row["path"] = [json.loads(items[s]) if isinstance(s, int) else s for s in row["path"]]
+    row["lists"] = expand_lists(row["lists"], items)
+    return row
 
 
 def unpack_metrics(value: Any, keys: list[str] | None) -> dict[str, Any]:
@@ -63,7 +104,9 @@ def item_ids(lists: Mapping[str, Any]) -> set[int]:
     return out
 
 
-def expand_lists(lists: dict[str, Any], items: Mapping[int, str]) -> dict[str, Any]:
+def expand_lists(
+    lists: dict[str, Any], items: Mapping[int, str] | list[str]
+) -> dict[str, Any]:
     """The lists with each item id replaced by the item (a fresh dict per use)."""
     for key in REF_LISTS:
         seq = lists.get(key)

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, or_, select
 
 from queries.models import RefreshRun, SnapshotItem, SnapshotRegion
-from queries.packing import LAYOUT_ITEM, expand_lists, item_ids, metric_keys, unpack_metrics
+from queries.packing import LAYOUT_ITEM, read_layout, row_item_ids, unpack_row
 from queries.refresh import PendingFailure, lock_holder, pending_failure
 
 
@@ -76,11 +76,10 @@ def batch_items(conn: Any, batch_id: int, ids: set[int]) -> dict[int, str]:
 
 
 def _unpack(regions: list[dict[str, Any]], items: dict[int, str]) -> None:
-    """Expand the rows' metrics and list items in place (queries.packing)."""
-    keys = metric_keys(items.get(LAYOUT_ITEM))
+    """Expand the rows' metrics, series, path and list items in place (queries.packing)."""
+    layout = read_layout(items)
     for r in regions:
-        r["metrics"] = unpack_metrics(r["metrics"], keys)
-        r["lists"] = expand_lists(r["lists"], items)
+        unpack_row(r, items, layout)
 
 
 def region_with_children(
@@ -96,7 +95,7 @@ def region_with_children(
         # One more query for every item the region and its children refer to.
         ids: set[int] = set()
         for r in decoded:
-            ids |= item_ids(r["lists"])
+            ids |= row_item_ids(r)
         packed = bool(ids) or any(isinstance(r["metrics"], list) for r in decoded)
         items = batch_items(conn, batch_id, ids) if packed else {}
     _unpack(decoded, items)

@@ -28,14 +28,19 @@ def test_each_vacancy_is_stored_once_and_read_back_everywhere(engine) -> None:  
     out = refresh(engine, as_of=AS_OF, tz=TZ)
     assert out.status == "ok"
     with engine.connect() as conn:
-        rows = conn.execute(select(SnapshotRegion.lists, SnapshotRegion.metrics)
+        rows = conn.execute(select(SnapshotRegion.lists, SnapshotRegion.metrics,
+                                   SnapshotRegion.series, SnapshotRegion.path)
                             .where(SnapshotRegion.batch_id == out.batch_id)).all()
-    # No region row carries an item's text, nor a metric key.
+    # No region row carries an item's text, a metric key, a month or a region's name.
     assert not any('"vacancy_id"' in r.lists or '"placed_at"' in r.lists for r in rows)
-    assert all(r.metrics.startswith("[") for r in rows)
+    assert all(r.metrics.startswith("[") and r.series.startswith("[") for r in rows)
+    assert not any('"name"' in r.path for r in rows)
     items = items_of(engine, out.batch_id)
     layout = json.loads(items.pop(0))
     assert sorted(layout["metrics"]) == sorted(METRIC_KEYS)
+    # The 12 months ending with T's month (2025-04), oldest first.
+    assert layout["months"][0] == "2024-05" and layout["months"][-1] == "2025-04"
+    assert len(layout["months"]) == 12
     vacancies = [json.loads(b)["vacancy_id"] for b in items.values() if '"vacancy_id"' in b]
     # Open at T (hand-worked in test_metrics_handmade): V1, V4, V5; V1 is listed by A1b,
     # A1, A and C (newest) and by A1a (nearby), yet stored once.
