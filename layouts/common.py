@@ -83,9 +83,10 @@ def trend_figure(p: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
 
 
 def target_rows(p: dict[str, Any], lang: str, keys: list[str] | None = None,
-                limit: int = 6) -> Any:
-    """Targets as provincial progress tables show them: done / target, completion, and the
-    时序进度 (share of the year gone) as a mark on the bar with ahead / behind."""
+                limit: int = 6, show_expected: bool = False) -> Any:
+    """Targets as provincial progress tables show them: done / target, completion with ahead
+    or behind, and the 时序进度 (share of the year gone) as a mark on the bar; its figure once
+    under the list with `show_expected` (else put `expected_text` in the cell title)."""
     chosen = [(k, p["targets"][k]) for k in (keys or list(p["targets"])) if k in p["targets"]]
     rows = []
     for key, tg in chosen[:limit]:
@@ -103,9 +104,17 @@ def target_rows(p: dict[str, Any], lang: str, keys: list[str] | None = None,
             ], className="tg-nums")], className="tg-top fit"),
             html.Div(bar, className="tg-bar"),
             html.Div(tg["completion"], className=f"tg-pct {pace or ''}".strip()),
-            html.Div([
-                html.Span(f"{t('expected', lang)} {tg.get('expected', '—')}", className="muted"),
-                html.Span(t(f"pace.{pace}", lang), className=f"pace {pace}") if pace else None,
-            ], className="tg-pace"),
-        ], className="tg-row"))
-    return html.Ul(rows, className="targets")
+            html.Span(t(f"pace.{pace}", lang) if pace else "", className=f"pace {pace or ''}"),
+        ], className="tg-row tg-paced"))
+    note = expected_text(p, lang) if show_expected else ""
+    return html.Div([html.Ul(rows, className="targets"),
+                     html.Div(note, className="tg-expected muted") if note else None],
+                    className="targets-box")
+
+
+def expected_text(p: dict[str, Any], lang: str) -> str:
+    """'时序进度 32.9%' of the region's targets (the same share of the year for each)."""
+    for tg in p["targets"].values():
+        if tg.get("expected_v") is not None:
+            return f"{t('expected', lang)} {tg['expected']}"
+    return ""

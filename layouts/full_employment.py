@@ -120,7 +120,7 @@ def render(p: dict[str, Any], ctx: dict[str, Any]) -> tuple[dict[str, Any], dict
     def g(key: str) -> dict[str, Any]:
         return m.get(key) or EMPTY
 
-    goal: Any = (target_rows(p, lang, [RATE]) if RATE in p["targets"]
+    goal: Any = (target_rows(p, lang, [RATE], show_expected=True) if RATE in p["targets"]
                  else html.Div(t("report.no_targets", lang), className="empty"))
     kpis = html.Div([
         html.Div([

@@ -9,10 +9,11 @@ from dash import html
 from layouts.common import (
     child_rows,
     child_word,
+    expected_text,
     is_leaf,
-    metric_label,
     own_detail,
     placement_kpis,
+    target_rows,
     titled,
     trend_figure,
 )
@@ -52,21 +53,9 @@ def render(p: dict[str, Any], ctx: dict[str, Any]) -> tuple[dict[str, Any], dict
     ], className="kpi-strip")
 
     if p["targets"]:
-        rows = []
-        for key, tg in list(p["targets"].items())[:6]:
-            pct = tg["pct"] or 0
-            rows.append(html.Li([
-                html.Div([html.Span(metric_label(key, lang), className="tg-name"), html.Span([
-                    html.Span(f"{t('done', lang)} ", className="muted"),
-                    html.B(tg["done"]),
-                    html.Span(f" / {t('target', lang)} {tg['target']}", className="muted"),
-                ], className="tg-nums")], className="tg-top fit"),
-                html.Div(html.Div(className="tg-fill",
-                                  style={"width": f"{min(pct, 1) * 100:.1f}%"}),
-                         className="tg-bar"),
-                html.Div(tg["completion"], className="tg-pct"),
-            ], className="tg-row"))
-        targets = titled(t("targets", lang), html.Ul(rows, className="targets"))
+        # Against 时序进度 (ahead / behind), as provincial progress tables show targets.
+        title = " · ".join(x for x in (t("targets", lang), expected_text(p, lang)) if x)
+        targets = titled(title, target_rows(p, lang, limit=6))
     else:
         targets = titled(t("key_figures", lang), detail([
             (t("kpi.seekers", lang), m["jobseekers.active"]["s"], person),
