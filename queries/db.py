@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, Float, create_engine, event
+from sqlalchemy import DateTime, Engine, Float, create_engine, event, text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -64,3 +64,23 @@ def init_db(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+        if conn.dialect.name in ("mysql", "mariadb") and revision == "head":
+            _widen_mysql_types(conn)
+
+
+def _widen_mysql_types(conn: Any) -> None:
+    """FLOAT → DOUBLE and DATETIME → DATETIME(6) on tables an earlier release made.
+
+    Migrations now create the wide types on MySQL/MariaDB (see the @compiles hooks above);
+    a database created before them is converted here, once (idempotent: nothing is left
+    to convert the next time). No column here has a server default to carry over.
+    """
+    rows = conn.execute(text(
+        "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, IS_NULLABLE FROM information_schema.COLUMNS"
+        " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME <> 'alembic_version' AND"
+        " (DATA_TYPE = 'float' OR (DATA_TYPE = 'datetime' AND DATETIME_PRECISION = 0))"
+    )).all()
+    for table, column, kind, nullable in rows:
+        wide = "DOUBLE" if kind == "float" else "DATETIME(6)"
+        null = "NULL" if nullable == "YES" else "NOT NULL"
+        conn.execute(text(f"ALTER TABLE `{table}` MODIFY `{column}` {wide} {null}"))

@@ -15,6 +15,7 @@ import uuid
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from sqlalchemy import MetaData, Table, create_engine, inspect, make_url, select, text
 
 from dashboard.app import create_app
@@ -231,3 +232,31 @@ def test_operations_doc_names_the_commands_tested_here() -> None:
     text_ = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
     for needle in ("pg_dump", "mysqldump", "init-db", "-n", "--single-transaction"):
         assert needle in text_
+
+
+def test_init_db_widens_an_old_mariadb_databases_types(mariadb_url: str) -> None:
+    """A MariaDB database made before DOUBLE/DATETIME(6): init-db converts it, keeping rows."""
+    engine = make_engine(mariadb_url)
+    init_db(engine, "0002")
+    with engine.begin() as conn:  # the types the earlier release created on MariaDB
+        conn.execute(text("ALTER TABLE regions MODIFY lat FLOAT NULL, MODIFY lon FLOAT NULL"))
+        conn.execute(text("ALTER TABLE vacancies MODIFY lat FLOAT NOT NULL"))
+        conn.execute(text("ALTER TABLE tokens MODIFY issued_at DATETIME NOT NULL"))
+    insert_old(engine)
+    init_db(engine)
+    types = {}
+    with engine.connect() as conn:
+        for table, column, kind, prec, nullable in conn.execute(text(
+                "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, DATETIME_PRECISION, IS_NULLABLE"
+                " FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()")):
+            types[(table, column)] = (kind, prec, nullable)
+    assert types[("regions", "lat")] == ("double", None, "YES")
+    assert types[("vacancies", "lat")] == ("double", None, "NO")
+    assert types[("tokens", "issued_at")] == ("datetime", 6, "NO")
+    assert not [k for k, v in types.items() if v[0] == "float" or (v[0], v[1]) == ("datetime", 0)]
+    got = normalised(read_old(engine))
+    assert got["tokens"] == OLD_ROWS["tokens"] and got["persons"] == OLD_ROWS["persons"]
+    # Stored as FLOAT before: kept to single precision (a few metres), not lost.
+    assert got["regions"][3]["lat"] == pytest.approx(31.8669123, abs=1e-5)
+    init_db(engine)  # nothing left to convert
+    engine.dispose()
