@@ -109,15 +109,25 @@ def _insert_events(conn: Connection, events: list[dict[str, Any]]) -> None:
     _bulk_insert(conn, OutboxEvent, _EVENT_COLS, events)
 
 
-def _event(topic: str, subject: str, body: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
-    """An outbox row around a payload (event_id and changed_at filled in here)."""
-    event_id = str(uuid.uuid4())
-    payload = {"event_id": event_id, "type": topic, **body, "changed_at": _stamp(now)}
-    return {
-        "event_id": event_id, "topic": topic, "subject": subject,
-        "payload": json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
-        "created_at": now, "state": PENDING, "attempts": 0,
-    }
+def _event_ids(n: int) -> list[str]:
+    """n random (version 4) UUIDs from one read of the system's random source."""
+    raw = os.urandom(16 * n)
+    return [str(uuid.UUID(bytes=raw[i:i + 16], version=4)) for i in range(0, 16 * n, 16)]
+
+
+def _events(topic: str, items: list[tuple[str, dict[str, Any]]],
+            now: dt.datetime) -> list[dict[str, Any]]:
+    """Outbox rows around (subject, payload body) pairs; event_id and changed_at added."""
+    stamp = _stamp(now)
+    rows = []
+    for event_id, (subject, body) in zip(_event_ids(len(items)), items, strict=True):
+        payload = {"event_id": event_id, "type": topic, **body, "changed_at": stamp}
+        rows.append({
+            "event_id": event_id, "topic": topic, "subject": subject,
+            "payload": json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+            "created_at": now, "state": PENDING, "attempts": 0,
+        })
+    return rows
 
 
 # ================================================================ trackers (writing)
@@ -154,15 +164,14 @@ class PersonTracker(Tracker):
 
     def after(self, state: list[dict[str, Any]]) -> None:
         """One event per changed person."""
-        now = utcnow()
-        _insert_events(self.conn, [
-            _event(PERSON_TOPIC, f"person:{r['person_id']}", {
+        _insert_events(self.conn, _events(PERSON_TOPIC, [
+            (f"person:{r['person_id']}", {
                 "person_id": r["person_id"], "community_code": r["community_code"],
                 "status": r["status"], "seeking_job": bool(r["seeking_job"]),
                 "cause": self.cause,
-            }, now)
+            })
             for r in state
-        ])
+        ], utcnow()))
 
 
 VACANCY_COLUMNS = tuple(c.name for c in Vacancy.__table__.columns)
@@ -238,14 +247,14 @@ class VacancyTracker(Tracker):
             for i, rec in enumerate(records)
         ])
         if push_enabled():
-            _insert_events(self.conn, [
-                _event(VACANCY_TOPIC, f"vacancy:{rec['vacancy_id']}", {
+            _insert_events(self.conn, _events(VACANCY_TOPIC, [
+                (f"vacancy:{rec['vacancy_id']}", {
                     "vacancy_id": rec["vacancy_id"],
                     "community_code": rec["community_code"], "vacancy": rec,
                     "cause": f"vacancy {rec['vacancy_id']} ({self.cause})",
-                }, now)
+                })
                 for rec in records
-            ])
+            ], now))
 
 
 TRACKERS: dict[str, type[Tracker]] = {"persons": PersonTracker, "vacancies": VacancyTracker}
