@@ -189,7 +189,10 @@ def _classed(node: Any, cls: str) -> list[str]:
             out += _classed(x, cls)
     elif isinstance(node, dict):
         props = node.get("props", {})
-        if cls in str(props.get("className", "")).split():
+        if "data-tree" in props:
+            # A cell sent as compact JSON (layouts/widgets.py `packed`): read its tree.
+            out += _classed_packed(json.loads(props["data-tree"]), cls)
+        elif cls in str(props.get("className", "")).split():
             kids = props.get("children")
             kids = kids if isinstance(kids, list) else [kids]
             # A number sent in two forms (full digits and 万) is read in its full form.
@@ -200,6 +203,20 @@ def _classed(node: Any, cls: str) -> list[str]:
         else:
             out += _classed(props.get("children"), cls)
     return out
+
+
+def _classed_packed(node: Any, cls: str) -> list[str]:
+    """`_classed` over a packed cell: nodes are text or [tag, attrs or 0, *children]."""
+    if isinstance(node, str) or not node:
+        return []
+    if not isinstance(node[0], str):  # a list of nodes
+        return [t for x in node for t in _classed_packed(x, cls)]
+    attrs, kids = node[1] or {}, node[2:]
+    if cls not in str(attrs.get("c", "")).split():
+        return [t for x in kids for t in _classed_packed(x, cls)]
+    full = [k for k in kids if isinstance(k, list) and "n-full" in str((k[1] or {}).get("c", ""))]
+    return ["".join(x for x in full[0][2:] if isinstance(x, str)) if full
+            else "".join(x for x in kids if isinstance(x, str))]
 
 
 def test_hidden_counts_cannot_be_recovered_by_subtraction(site: dict, geo: dict) -> None:
