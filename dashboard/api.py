@@ -186,10 +186,12 @@ def _region_view(code: str) -> tuple[snapshots.Batch, dict[str, Any], list[dict[
 
 
 # ------------------------------------------------------------------ endpoints
-Build = Callable[[snapshots.Batch, dict[str, Any], list[dict[str, Any]]], dict[str, Any]]
+Build = Callable[[snapshots.Batch, dict[str, Any], list[dict[str, Any]]], Any]
 
 
-def _serve_region(code: str, kind: str, build: Build) -> Response:
+def _serve_region(code: str, kind: str, build: Build,
+                  encode: Callable[[Any], bytes] = encode_json,
+                  content_type: str = JSON_MIMETYPE) -> Response:
     """Validate, authorize, answer 304 or the encoded body (cached per batch, code, kind)."""
     _check_code(code)
     denied = authorize(code)
@@ -204,9 +206,9 @@ def _serve_region(code: str, kind: str, build: Build) -> Response:
     body = cache.cache.get(_body_key(batch, code, kind))
     if body is None:
         batch, reg, children = _region_view(code)
-        body = encode_json(build(batch, reg, children))
+        body = encode(build(batch, reg, children))
         cache.cache.set(_body_key(batch, code, kind), body)
-    resp = Response(body, status=200, content_type=JSON_MIMETYPE)
+    resp = Response(body, status=200, content_type=content_type)
     return _snapshot_headers(resp, batch, _etag(batch, f"{code}-{kind}"))
 
 
@@ -282,26 +284,19 @@ def region_report(code: str) -> Response:
     lang = request.args.get("lang", "zh")
     if lang not in ("zh", "en"):
         raise ApiError(400, "lang must be zh or en")
-    _check_code(code)
-    denied = authorize(code)
-    if denied is not None:
-        return denied
-    batch = _batch()
-    etag = _etag(batch, f"{code}-report-{fmt}-{lang}")
-    cached = _not_modified(batch, etag)
-    if cached is not None:
-        return cached
-    key = _body_key(batch, code, f"report-{fmt}-{lang}")
-    body = cache.cache.get(key)
-    if body is None:
-        batch, reg, children = _region_view(code)
-        report = reports.build(reg, children, batch.as_of_iso(_settings().timezone), lang)
-        body = reports.to_xlsx(report) if fmt == "xlsx" else reports.to_csv(report)
-        cache.cache.set(key, body)
-    resp = Response(body, status=200, content_type=REPORT_TYPES[fmt])
-    day = batch.as_of_iso(_settings().timezone)[:10]
-    resp.headers["Content-Disposition"] = f'attachment; filename="report-{code}-{day}.{fmt}"'
-    return _snapshot_headers(resp, batch, etag)
+    tz = _settings().timezone
+
+    def build(batch: snapshots.Batch, reg: dict[str, Any], children: list[dict[str, Any]]
+              ) -> reports.Report:
+        return reports.build(reg, children, batch.as_of_iso(tz), lang)
+
+    resp = _serve_region(code, f"report-{fmt}-{lang}", build,
+                         reports.to_xlsx if fmt == "xlsx" else reports.to_csv,
+                         REPORT_TYPES[fmt])
+    if resp.status_code == 200:
+        day = _batch().as_of_iso(tz)[:10]
+        resp.headers["Content-Disposition"] = f'attachment; filename="report-{code}-{day}.{fmt}"'
+    return resp
 
 
 def _search_args() -> tuple[str, str | None, str | None, int]:

@@ -259,7 +259,7 @@ def test_unexpected_exception_is_json_500(client, engine: Engine,  # noqa: ANN00
 
 def test_no_snapshot_gives_503_everywhere(client) -> None:  # noqa: ANN001
     for path in (f"/api/v1/regions/{CITY}", f"/api/v1/regions/{CITY}/metrics",
-                 "/api/v1/regions?q=合"):
+                 "/api/v1/regions?q=合", f"/api/v1/regions/{CITY}/report.xlsx"):
         body = assert_json_error(client.get(path), 503)
         assert body["error"].startswith("no snapshot yet")
     resp = client.get("/healthz")
