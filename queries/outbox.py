@@ -58,6 +58,8 @@ PERSON_TOPIC, VACANCY_TOPIC = "person_status", "vacancy"
 VACANCY_FEED = "vacancies"
 PUSHER_LOCK = "pusher"
 KEEP_DELIVERED_DAYS = 7
+PRUNE_EVERY_SECONDS = 3600.0
+_last_prune = float("-inf")
 FEED_LIMIT_DEFAULT, FEED_LIMIT_MAX = 100, 1000
 _CURSOR_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 _EVENT_COLS = ["event_id", "topic", "subject", "payload", "created_at", "state", "attempts"]
@@ -450,7 +452,11 @@ def push_once(engine: Engine, settings: Any, budget_seconds: float | None = None
                     out.dead += _mark_failed(conn, events, error, now,
                                              settings.province_max_attempts,
                                              settings.push_backoff, settings.push_backoff_max)
-        prune(engine)
+        global _last_prune
+        if time.monotonic() - _last_prune > PRUNE_EVERY_SECONDS:
+            # Hourly: the delete walks every delivered event.
+            prune(engine)
+            _last_prune = time.monotonic()
     return out
 
 

@@ -224,3 +224,20 @@ def test_retry_by_id_and_backoff_numbers(engine: Engine) -> None:
     assert outbox.retry(engine, ["no-such-event"]) == 0
     assert [outbox.backoff_seconds(n, 5, 60) for n in (1, 2, 3, 4, 5, 100)] == [
         5, 10, 20, 40, 60, 60]
+
+
+def test_prune_keeps_undelivered(engine: Engine) -> None:
+    """Delivered events older than the retention go; pending and dead ones stay."""
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    load(engine, ("regions", "households", "persons"))  # three events p1, p2, p3
+    old = outbox.utcnow() - dt.timedelta(days=outbox.KEEP_DELIVERED_DAYS + 1)
+    with engine.begin() as conn:
+        conn.execute(update(OutboxEvent).where(OutboxEvent.id == 1)
+                     .values(state="delivered", delivered_at=old))
+        conn.execute(update(OutboxEvent).where(OutboxEvent.id == 2)
+                     .values(state="dead", created_at=old))
+    assert outbox.prune(engine) == 1
+    assert outbox.counts(engine) == {"pending": 1, "delivered": 0, "dead": 1}
