@@ -28,9 +28,10 @@ _SECRETS = (
     # Signed tokens (itsdangerous, JWT): base64url JSON ("eyJ") or zlib (".eJ") payload,
     # "." and a base64url signature.
     (re.compile(r"\.?e[yJ][A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}(?:\.[A-Za-z0-9_-]+)?"), "***"),
-    # 18-character resident identity numbers, mainland mobile numbers
-    (re.compile(r"(?<![\d.])\d{17}[\dXx](?![\dA-Za-z])"), "[id]"),
-    (re.compile(r"(?<![\d.])1[3-9]\d{9}(?!\d)"), "[mobile]"),
+    # 18-character resident identity numbers, mainland mobile numbers (standing alone: a
+    # digit run inside a hex id is left as it is)
+    (re.compile(r"(?<![0-9A-Za-z.])\d{17}[\dXx](?![0-9A-Za-z])"), "[id]"),
+    (re.compile(r"(?<![0-9A-Za-z.])1[3-9]\d{9}(?![0-9A-Za-z])"), "[mobile]"),
 )
 
 

@@ -86,9 +86,20 @@ def install() -> None:
     flask.Flask.process_response = process_response  # type: ignore[method-assign]
 
 
+# In log lines, hex ids (request ids, lock holders) hold digit runs: a number counts only
+# when no letter or digit touches it.
+LOG_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z.])\d{17}[\dXx](?![0-9A-Za-z])")
+LOG_MOBILE = re.compile(r"(?<![0-9A-Za-z.])1[3-9]\d{9}(?![0-9A-Za-z])")
+
+
+def scan_log_text(text: str) -> list[str]:
+    """Identity-number- and mobile-shaped numbers standing alone in log text."""
+    return LOG_ID_NUMBER.findall(text) + LOG_MOBILE.findall(text)
+
+
 def scan_log_line(line: str) -> list[str]:
     """Personal-data shapes and issued tokens in one written log line."""
-    hits = scan_text(line)
+    hits = scan_log_text(line)
     hits += [f"token {t[:6]}…" for t in ISSUED if t in line]
     return hits
 

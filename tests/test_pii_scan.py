@@ -39,3 +39,9 @@ def test_log_lines_are_scanned_for_tokens_and_personal_data() -> None:
     # What the production format scrubs is not a finding: it is never written.
     logging.getLogger("probe").warning("GET /wall/1?token=eyJabc.def id 11010519491231002X")
     assert len(pii.FINDINGS) == before
+
+
+def test_log_scan_ignores_digit_runs_inside_hex_ids() -> None:
+    assert pii.scan_log_text("INFO 0f13313767464ae49b373c4262d9f599 gunicorn.access") == []
+    assert pii.scan_log_text("tel 13313767464 id 11010519491231002X.") == [
+        "11010519491231002X", "13313767464"]
