@@ -140,6 +140,14 @@ def refresh_once(engine: Engine) -> float:
     return elapsed
 
 
+def newest_batch_bytes(engine: Engine) -> int:
+    """UTF-8 bytes of JSON the newest batch wrote (region rows and items)."""
+    from bench.batch_bytes import batch_bytes
+    from queries.snapshots import latest_batch
+
+    return batch_bytes(engine, latest_batch(engine).id)["total"]
+
+
 def _peak_rss_kib() -> int:
     """Peak RSS of this process in KiB: VmHWM (ru_maxrss survives exec on Linux, so a
     spawned child would report its parent's peak)."""
@@ -203,10 +211,12 @@ def main(argv: list[str] | None = None) -> int:
             r = statistics.median(refreshes)
             rss, growth = refresh_peak_memory(url)
             rows.append((backend, f, fr, r))
+            written = newest_batch_bytes(engine)
             print(f"{backend:10} persons={persons:>9,}  floor_index={f:6.3f}s  "
                   f"floor_rows={fr:6.3f}s  refresh={r:7.3f}s  "
                   f"refresh/floor_index={r / f:5.2f}  refresh/floor_rows={r / fr:5.2f}  "
                   f"peak_rss={rss:6.1f} MiB (+{growth:.1f} MiB during refresh)  "
+                  f"batch={written / 1e6:.2f} MB  "
                   f"all refreshes={[round(x, 2) for x in refreshes]}  rows={counts}",
                   flush=True)
             engine.dispose()

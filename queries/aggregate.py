@@ -88,7 +88,13 @@ from queries.models import (
     Training,
     Vacancy,
 )
-from queries.packing import LAYOUT_ITEM, layout_text, read_layout, unpack_row
+from queries.packing import (
+    LAYOUT_ITEM,
+    VACANCY_FIELDS,
+    layout_text,
+    read_layout,
+    unpack_row,
+)
 
 log = logging.getLogger(__name__)
 
@@ -1040,7 +1046,9 @@ def _assemble(
     def vj(rec: int) -> str:
         text = vac_json.get(rec)
         if text is None:
-            text = vac_json[rec] = _js(_vacancy_record(vac_records[rec], names))
+            record = _vacancy_record(vac_records[rec], names)
+            # Stored as the array of its values (queries.packing.VACANCY_FIELDS).
+            text = vac_json[rec] = _js([record[k] for k in VACANCY_FIELDS])
         return text
 
     fair_pos = _top_per_region(upcoming, membership, UPCOMING_FAIRS)
@@ -1064,15 +1072,15 @@ def _assemble(
             targets_by_region[code][metric] = float(target)
 
     # One text per listed placement, shared by every region whose list shows it: what
-    # _js({"placed_at", "community_code", "community_name", "form"}) gives, with each
-    # distinct code, name and form escaped once.
+    # _js([placed_at, community_code, community_name, form]) gives, with each distinct
+    # code, name and form escaped once.
     code_js = {c: _js(c) for c in set(latest.get("code", []))}
     name_js = {c: _js(names.get(c)) for c in code_js}
     form_js = {f: _js(f) for f in set(latest.get("form", []))}
     # An ISO 8601 timestamp has nothing JSON escapes: it is quoted as it is.
+    # Stored as the array of its values (queries.packing.PLACEMENT_FIELDS).
     latest_items = [
-        f'{{"placed_at":"{_local_iso(at, zone)}","community_code":{code_js[c]},'
-        f'"community_name":{name_js[c]},"form":{form_js[f]}}}'
+        f'["{_local_iso(at, zone)}",{code_js[c]},{name_js[c]},{form_js[f]}]'
         for at, c, f in zip(
             *(latest[k].tolist() if not latest.empty else [] for k in LATEST_COLUMNS),
             strict=True,

@@ -8,6 +8,9 @@ per batch in `snapshot_items` and a region's list holds its item ids:
 - `latest_placements`, `newest_vacancies`, `upcoming_fairs`, `fe_actions`: `[id, ...]`;
 - `nearby_vacancies`: `[[id, distance_km], ...]` (the vacancy's text plus its distance).
 
+Placement and vacancy items, by far the most numerous, are JSON arrays of their values in
+PLACEMENT_FIELDS / VACANCY_FIELDS order (the keys are not repeated in every item).
+
 Metric values are stored by position (`[v, ...]`) in the order of the batch's layout,
 item LAYOUT_ITEM (`{"metrics": [key, ...], "months": [label, ...]}`), so the keys are
 written once per batch and a batch stays readable after a release that adds metrics; the
@@ -26,6 +29,17 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 LAYOUT_ITEM = 0
+PLACEMENT_FIELDS: tuple[str, ...] = ("placed_at", "community_code", "community_name", "form")
+VACANCY_FIELDS: tuple[str, ...] = (
+    "vacancy_id", "title", "employer", "headcount", "salary_min", "salary_max", "type",
+    "industry", "posted_on", "community_code", "community_name",
+)
+# The fields of each list's items stored as arrays (other items are stored as objects).
+ITEM_FIELDS: dict[str, tuple[str, ...]] = {
+    "latest_placements": PLACEMENT_FIELDS,
+    "newest_vacancies": VACANCY_FIELDS,
+    "nearby_vacancies": VACANCY_FIELDS,
+}
 # Lists whose elements are item ids ([id, distance] for nearby vacancies).
 REF_LISTS: tuple[str, ...] = (
     "latest_placements", "newest_vacancies", "upcoming_fairs", "fe_actions",
@@ -112,13 +126,20 @@ def expand_lists(
         seq = lists.get(key)
         if not seq:
             continue
+        fields = ITEM_FIELDS.get(key, ())
         out = []
         for el in seq:
             if isinstance(el, int):
-                out.append(json.loads(items[el]))
+                out.append(_item(items[el], fields))
             elif isinstance(el, list):
-                out.append({**json.loads(items[el[0]]), "distance_km": el[1]})
+                out.append({**_item(items[el[0]], fields), "distance_km": el[1]})
             else:
                 out.append(el)
         lists[key] = out
     return lists
+
+
+def _item(text: str, fields: tuple[str, ...]) -> dict[str, Any]:
+    """An item's dict from its text (an array of its fields' values, or an object)."""
+    value = json.loads(text)
+    return dict(zip(fields, value, strict=True)) if isinstance(value, list) else value
