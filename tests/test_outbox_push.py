@@ -300,3 +300,19 @@ def test_one_pusher_at_a_time(sqlite_url: str) -> None:
     assert out.status == "busy" and out.requests == 0
     assert outbox.push_once(engine, _settings("")).status == "off"
     engine.dispose()
+
+
+def test_scheduler_registers_the_pusher_only_with_a_url(sqlite_url: str) -> None:
+    """The scheduler gets the `push` job while DASHBOARD_PROVINCE_URL is set, never without."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from queries.db import make_engine
+    from scheduler.jobs import register_jobs
+
+    engine = make_engine(sqlite_url)
+    for url, want in (("", {"refresh"}), ("http://127.0.0.1:9/e", {"refresh", "push"})):
+        sched = BackgroundScheduler()
+        register_jobs(sched, replace(Settings(database_url=sqlite_url), province_url=url),
+                      engine=engine)
+        assert {j.id for j in sched.get_jobs()} == want
+    engine.dispose()
