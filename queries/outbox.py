@@ -15,6 +15,8 @@ commits or rolls back with the change itself:
   commits later. (On SQLite the single-writer lock gives the same.) The price: writers of
   vacancies queue one after the other, which a single-file import does anyway.
 Re-importing an unchanged row writes nothing; a rolled-back import leaves nothing.
+Placements do not touch the stored person (status comes from `persons` records, SPEC 2),
+so they have no tracker: the person's next record with a new status writes the event.
 
 Delivering. `push_once` takes the "pusher" lease (queries.refresh's lease code), then POSTs
 due events in id order, in batches, signed with HMAC-SHA256. A failed batch is retried
