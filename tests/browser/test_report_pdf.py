@@ -30,7 +30,7 @@ FIT_JS = """
 var out = [], limit = arguments[0];
 document.querySelectorAll('table, h1, p, caption').forEach(function (el) {
   var r = el.getBoundingClientRect();
-  if (r.right > limit + 1 || el.scrollWidth > el.clientWidth + 1)
+  if (r.right > limit - 1 || el.scrollWidth > el.clientWidth + 1)  // a border on the edge is cut
     out.push([el.tagName, Math.round(r.right), el.scrollWidth, el.clientWidth]);
 });
 return [out, document.documentElement.scrollWidth];
