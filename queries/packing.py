@@ -87,13 +87,17 @@ def read_layout(items: Mapping[int, str] | list[str]) -> dict[str, list[str]]:
 
 
 def unpack_row(
-    row: dict[str, Any], items: Mapping[int, str] | list[str], layout: dict[str, list[str]]
+    row: dict[str, Any], items: Mapping[int, str] | list[str], layout: dict[str, list[str]],
+    parsed: dict[int, Any] | None = None,
 ) -> dict[str, Any]:
-    """Expand a decoded region row in place: metrics, series, path and lists."""
+    """Expand a decoded region row in place: metrics, series, path and lists.
+
+    `parsed` caches decoded array items between the rows of one read.
+    """
     row["metrics"] = unpack_metrics(row["metrics"], layout.get("metrics"))
     row["series"] = unpack_series(row["series"], layout.get("months"))
     row["path"] = [json.loads(items[s]) if isinstance(s, int) else s for s in row["path"]]
-    row["lists"] = expand_lists(row["lists"], items)
+    row["lists"] = expand_lists(row["lists"], items, parsed)
     return row
 
 
@@ -119,9 +123,11 @@ def item_ids(lists: Mapping[str, Any]) -> set[int]:
 
 
 def expand_lists(
-    lists: dict[str, Any], items: Mapping[int, str] | list[str]
+    lists: dict[str, Any], items: Mapping[int, str] | list[str],
+    parsed: dict[int, Any] | None = None,
 ) -> dict[str, Any]:
     """The lists with each item id replaced by the item (a fresh dict per use)."""
+    parsed = {} if parsed is None else parsed
     for key in REF_LISTS:
         seq = lists.get(key)
         if not seq:
@@ -130,16 +136,25 @@ def expand_lists(
         out = []
         for el in seq:
             if isinstance(el, int):
-                out.append(_item(items[el], fields))
+                out.append(_item(items, el, fields, parsed))
             elif isinstance(el, list):
-                out.append({**_item(items[el[0]], fields), "distance_km": el[1]})
+                out.append({**_item(items, el[0], fields, parsed), "distance_km": el[1]})
             else:
                 out.append(el)
         lists[key] = out
     return lists
 
 
-def _item(text: str, fields: tuple[str, ...]) -> dict[str, Any]:
-    """An item's dict from its text (an array of its fields' values, or an object)."""
-    value = json.loads(text)
-    return dict(zip(fields, value, strict=True)) if isinstance(value, list) else value
+def _item(
+    items: Mapping[int, str] | list[str], item_id: int, fields: tuple[str, ...],
+    parsed: dict[int, Any],
+) -> dict[str, Any]:
+    """An item's dict (an array of its fields' values, or an object), fresh each time."""
+    value = parsed.get(item_id)
+    if value is None:
+        value = json.loads(items[item_id])
+        if not isinstance(value, list):
+            return value  # objects are not cached: each use gets its own
+        # Arrays hold only scalars: a new dict per use shares nothing mutable.
+        parsed[item_id] = value
+    return dict(zip(fields, value, strict=True))
