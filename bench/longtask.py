@@ -363,7 +363,9 @@ def wall_session(v: Variant, rate: int, root: str, url: str, res: Results, quiet
     try:
         busy = throttle(driver, v.base, rate)
         cpu0 = thread_ms(driver)
-        driver.get(f"{v.base}/wall/{root}?tour=children&dwell=3600&poll=3600")
+        # jitter=0: on the batch step the wall re-asks its shown panel at once, not after a
+        # random delay of up to 10 s (assets/wall.js), so the step measures that refetch.
+        driver.get(f"{v.base}/wall/{root}?tour=children&dwell=3600&poll=3600&jitter=0")
         s = settle(driver, 0.0, quiet, timeout, "wall load", first=True, cpu0=cpu0)
         res.add(v.name, rate, "wall load → first data", s)
         n_panels = driver.execute_script(
