@@ -1134,9 +1134,11 @@ def _assemble(
             '],"newest_vacancies":[',
             ",".join([ref("v", open_rows[i], vj) for i in newest_pos.get(code, ())]),
             '],"by_industry":',
-            _js(_industry_list(industries.get(code, {}))),
+            # [[industry, headcount], ...] and the bands' headcounts (queries.packing).
+            _js([[d["industry"], d["headcount"]]
+                 for d in _industry_list(industries.get(code, {}))]),
             ',"salary_bands":',
-            _js([{"band": b, "headcount": band_counts.get(b, 0)} for b in SALARY_BANDS]),
+            _js([band_counts.get(b, 0) for b in SALARY_BANDS]),
             ',"upcoming_fairs":[',
             ",".join([ref("f", i, fair_text) for i in fair_pos.get(code, ())]),
             '],"fe_actions":[',
@@ -1170,7 +1172,8 @@ def _assemble(
         if keys is None:
             keys = list(metrics)
     clock.lap("regions")
-    items[LAYOUT_ITEM] = layout_text(keys or [], [label for label, _, _ in w.months])
+    items[LAYOUT_ITEM] = layout_text(keys or [], [label for label, _, _ in w.months],
+                                     SALARY_BANDS)
     return out, items
 
 

@@ -9,7 +9,9 @@ per batch in `snapshot_items` and a region's list holds its item ids:
 - `nearby_vacancies`: `[[id, distance_km], ...]` (the vacancy's text plus its distance).
 
 Placement and vacancy items, by far the most numerous, are JSON arrays of their values in
-PLACEMENT_FIELDS / VACANCY_FIELDS order (the keys are not repeated in every item).
+PLACEMENT_FIELDS / VACANCY_FIELDS order (the keys are not repeated in every item). A
+region's own `by_industry` is `[[industry, headcount], ...]` and `salary_bands` the
+headcounts `[n, ...]` of the layout's bands (`"bands"`), in that order.
 
 Metric values are stored by position (`[v, ...]`) in the order of the batch's layout,
 item LAYOUT_ITEM (`{"metrics": [key, ...], "months": [label, ...]}`), so the keys are
@@ -50,10 +52,12 @@ REF_LISTS: tuple[str, ...] = (
 SERIES_KEY = "placements.monthly"
 
 
-def layout_text(metric_keys: Iterable[str], months: Iterable[str] = ()) -> str:
+def layout_text(
+    metric_keys: Iterable[str], months: Iterable[str] = (), bands: Iterable[str] = ()
+) -> str:
     """The JSON text of the batch's layout item."""
-    return json.dumps({"metrics": list(metric_keys), "months": list(months)},
-                      ensure_ascii=False, separators=(",", ":"))
+    return json.dumps({"metrics": list(metric_keys), "months": list(months),
+                       "bands": list(bands)}, ensure_ascii=False, separators=(",", ":"))
 
 
 def metric_keys(layout: str | None) -> list[str] | None:
@@ -98,7 +102,21 @@ def unpack_row(
     row["series"] = unpack_series(row["series"], layout.get("months"))
     row["path"] = [json.loads(items[s]) if isinstance(s, int) else s for s in row["path"]]
     row["lists"] = expand_lists(row["lists"], items, parsed)
+    _expand_counts(row["lists"], layout.get("bands"))
     return row
+
+
+def _expand_counts(lists: dict[str, Any], bands: list[str] | None) -> None:
+    """by_industry and salary_bands back to their objects (when stored as arrays)."""
+    industries = lists.get("by_industry")
+    if industries and isinstance(industries[0], list):
+        lists["by_industry"] = [{"industry": k, "headcount": n} for k, n in industries]
+    counts = lists.get("salary_bands")
+    if counts and not isinstance(counts[0], dict):
+        if bands is None or len(bands) != len(counts):
+            raise ValueError("snapshot salary bands stored by position without a layout")
+        lists["salary_bands"] = [{"band": b, "headcount": n}
+                                 for b, n in zip(bands, counts, strict=True)]
 
 
 def unpack_metrics(value: Any, keys: list[str] | None) -> dict[str, Any]:
