@@ -152,6 +152,7 @@ def render(p: dict[str, Any], ctx: dict[str, Any]) -> tuple[dict[str, Any], dict
         act = titled(t("fe.act_on", lang),
                      ticker(act_rows(p, lang), ctx, empty=t("fe.act_none", lang)))
         rank = titled(t("fe.rank", lang, children=child_word(p, lang)),
-                      ranking(child_rows(p, RATE), ctx, limit=14, max_value=1.0))
+                      # Half a column high on the wall: nine rows and "… +n" fit.
+                      ranking(child_rows(p, RATE), ctx, limit=9, max_value=1.0))
     cells = {"kpis": kpis, "criteria": criteria, "act": act, "rank": rank}
     return packed_cells(cells), {"gauge": rate_gauge(p, ctx)}

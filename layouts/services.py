@@ -101,7 +101,8 @@ def render(p: dict[str, Any], ctx: dict[str, Any]) -> tuple[dict[str, Any], dict
     else:
         rank = titled(f"{t('rank.title', lang, children=child_word(p, lang))} · "
                       f"{t('sv.tr_started', lang)}",
-                      ranking(child_rows(p, "trainings.year"), ctx, limit=14))
+                      # Half a column high on the 1920 wall: six rows and "… +n" fit.
+                      ranking(child_rows(p, "trainings.year"), ctx, limit=6))
 
     bars = [{"label": t(f"sv.tr_{k}", lang), **g(key)} for k, key in (
         ("started", "trainings.year"), ("completed", "trainings.completed.year"),
