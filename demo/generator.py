@@ -915,11 +915,7 @@ class _Generator:
         kinds, kind_cum = _cum(TRAINING_KIND_WEIGHTS)
         day_cum = _day_weights(self.start, DAYS, SERVICE_MONTH_WEIGHT, 0.3)
         n = round(self.n_persons * TRAININGS_PER_PERSON)
-        events = sorted(
-            (min(bisect.bisect_right(day_cum, rng.random() * day_cum[-1]), DAYS - 1),
-             self._service_person(rng))
-            for _ in range(n)
-        )
+        events = self._service_events(rng, n, day_cum)
         self.training_counts: Counter[tuple[int, int]] = Counter()
         for i, (day_idx, person) in enumerate(events):
             started = self.start + dt.timedelta(days=day_idx)
@@ -940,6 +936,16 @@ class _Generator:
                     subsidised])
             self.training_counts[(tree.comm_township[ci], started.year)] += 1
 
+    def _service_events(
+        self, rng: random.Random, n: int, day_cum: list[float]
+    ) -> list[tuple[int, int]]:
+        """n (day index, person) pairs of a service, in date order."""
+        return sorted(
+            (min(bisect.bisect_right(day_cum, rng.random() * day_cum[-1]), DAYS - 1),
+             self._service_person(rng))
+            for _ in range(n)
+        )
+
     def _service_person(self, rng: random.Random) -> int:
         """Who uses a service: mostly the unemployed, key groups and job seekers."""
         r = rng.random()
@@ -958,11 +964,7 @@ class _Generator:
         tree = self.tree
         day_cum = _day_weights(self.start, DAYS, PLACEMENT_MONTH_WEIGHT, 0.2)
         n = round(self.n_persons * INTERVIEWS_PER_PERSON)
-        events = sorted(
-            (min(bisect.bisect_right(day_cum, rng.random() * day_cum[-1]), DAYS - 1),
-             self._service_person(rng))
-            for _ in range(n)
-        )
+        events = self._service_events(rng, n, day_cum)
         for i, (day_idx, person) in enumerate(events):
             day = self.start + dt.timedelta(days=day_idx)
             ci = self.p_comm[person]
@@ -986,11 +988,7 @@ class _Generator:
         tree = self.tree
         day_cum = _day_weights(self.start, DAYS, SERVICE_MONTH_WEIGHT, 0.1)
         n = max(1, round(self.n_persons * LOANS_PER_PERSON))
-        events = sorted(
-            (min(bisect.bisect_right(day_cum, rng.random() * day_cum[-1]), DAYS - 1),
-             self._service_person(rng))
-            for _ in range(n)
-        )
+        events = self._service_events(rng, n, day_cum)
         self.loan_counts: Counter[tuple[int, int]] = Counter()
         for i, (day_idx, person) in enumerate(events):
             day = self.start + dt.timedelta(days=day_idx)
