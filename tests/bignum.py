@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import Engine, select, update
 
 from dashboard.present import DAYS_KEYS, PERCENT_KEYS, RATIO_KEYS
-from queries.models import SnapshotRegion
+from queries.models import SnapshotItem, SnapshotRegion
+from queries.packing import read_layout, unpack_row
 from queries.snapshots import latest_batch
 
 NOT_COUNTS = PERCENT_KEYS | RATIO_KEYS | DAYS_KEYS
@@ -45,15 +46,24 @@ def inflate(engine: Engine, count: Count, communities_of: str | None = None) -> 
     assert batch is not None
     t = SnapshotRegion.__table__
     with engine.begin() as conn:
-        rows = conn.execute(select(t.c.region_code, t.c.parent_code, t.c.level, t.c.metrics,
-                                   t.c.series, t.c.targets, t.c.lists)
+        rows = conn.execute(select(t.c.region_code, t.c.parent_code, t.c.level, t.c.path,
+                                   t.c.metrics, t.c.series, t.c.targets, t.c.lists)
                             .where(t.c.batch_id == batch.id)).all()
+        # Batches are stored packed (queries/packing.py: metrics by position, list items
+        # by id); each rewritten row is written back unpacked, which readers also accept.
+        stored = dict(conn.execute(select(SnapshotItem.item_id, SnapshotItem.body)
+                                  .where(SnapshotItem.batch_id == batch.id)).tuples().all())
+        layout = read_layout(stored)
         for r in rows:
             if communities_of and r.level == "community" and r.parent_code != communities_of:
                 continue
+            row = unpack_row({"path": json.loads(r.path or "[]"),
+                              "metrics": json.loads(r.metrics or "{}"),
+                              "series": json.loads(r.series or "{}"),
+                              "lists": json.loads(r.lists or "{}")}, stored, layout)
             metrics = {k: count(k, v) if _num(v) and k not in NOT_COUNTS else v
-                       for k, v in json.loads(r.metrics or "{}").items()}
-            series = json.loads(r.series or "{}")
+                       for k, v in row["metrics"].items()}
+            series = row["series"]
             for name, values in series.items():
                 if isinstance(values, dict):
                     series[name] = {k: count(name, v) if _num(v) else v
@@ -62,13 +72,14 @@ def inflate(engine: Engine, count: Count, communities_of: str | None = None) -> 
             for key, tg in targets.items():
                 if isinstance(tg, dict) and key not in NOT_COUNTS and _num(tg.get("target")):
                     tg["target"] = count(key, tg["target"])
-            lists = json.loads(r.lists or "{}")
+            lists = row["lists"]
             for items in lists.values():
                 for item in items if isinstance(items, list) else []:
                     if isinstance(item, dict) and _num(item.get("headcount")):
                         item["headcount"] = count("headcount", item["headcount"])
             conn.execute(update(t).where(t.c.batch_id == batch.id,
                                          t.c.region_code == r.region_code).values(
+                path=json.dumps(row["path"], ensure_ascii=False),
                 metrics=json.dumps(metrics, ensure_ascii=False),
                 series=json.dumps(series, ensure_ascii=False),
                 targets=json.dumps(targets, ensure_ascii=False),
