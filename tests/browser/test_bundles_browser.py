@@ -27,8 +27,10 @@ def test_graphs_draw_with_the_partial_bundle(browser: Any) -> None:
     """Every panel's traces draw; only the partial bundle loads (pie: layouts' donut, unused)."""
     from plotly.offline import get_plotlyjs_version
 
-    browser.get(f"{browser.base}/wall/{CITY}?dwell=3600")
-    wait_for(lambda: filled(browser, "circle", CITY), 45, "circle filled")
+    # The region page asks for every panel at once (a wall asks for one at a time).
+    browser.get(f"{browser.base}/region/{CITY}")
+    for pid in ("overview", "placements", "vacancies", "key_groups", "circle"):
+        wait_for(lambda pid=pid: filled(browser, pid, CITY), 45, f"{pid} filled")
 
     def kinds() -> dict[str, bool] | None:
         d = browser.execute_script(DRAWN_JS)
