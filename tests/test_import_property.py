@@ -94,6 +94,9 @@ def good_rows(kind: str, tag: str, n: int, serial: int) -> list[dict[str, str]]:
     """`n` valid rows of KIND with ids unique to this example (values as canonical text)."""
     rows: list[dict[str, str]] = []
     if kind == "regions":
+        # Township digits are 3 (001–999) whatever the serial: a module with more KINDs
+        # draws more examples, and serial 1000 made 13-digit codes (not 000: the county).
+        serial = 1 + serial % 999
         town = f"340102{serial:03d}000"
         rows.append({"code": town, "name": f"街道{serial}", "level": "township",
                      "parent_code": COUNTY, "population": str(1000 + serial)})
