@@ -62,6 +62,15 @@ class Person(Base):
     household_id: Mapped[str | None] = mapped_column(String(64))
     # Only with status unemployed (SPEC 6.1); long-term unemployment counts from it.
     unemployed_since: Mapped[dt.date | None] = mapped_column(Date)
+    # Where `status` / `seeking_job` came from (SPEC 7: a new placement changes them).
+    # status_on: the local date the current status holds from (the import date of the
+    # record that set it, or the placement's date); status_source: None for a `persons`
+    # record, "placement" when a placement set it, with record_status / record_seeking
+    # keeping what the last record said, so re-importing that record does not undo it.
+    status_on: Mapped[dt.date | None] = mapped_column(Date)
+    status_source: Mapped[str | None] = mapped_column(String(12))
+    record_status: Mapped[str | None] = mapped_column(String(12))
+    record_seeking: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class Household(Base):

@@ -15,8 +15,14 @@ commits or rolls back with the change itself:
   commits later. (On SQLite the single-writer lock gives the same.) The price: writers of
   vacancies queue one after the other, which a single-file import does anyway.
 Re-importing an unchanged row writes nothing; a rolled-back import leaves nothing.
-Placements do not touch the stored person (status comes from `persons` records, SPEC 2),
-so they have no tracker: the person's next record with a new status writes the event.
+- placements: a *new* placement (an id not stored before) dated from the person's
+  `status_on` up to the import's local date sets the person's status from its form
+  (employer, public welfare, entrepreneurship: employed; flexible: flexible; traineeship
+  is not employment and changes nothing) and seeking_job to false, and writes the event
+  (cause `placement:<id>`). The person's last record is kept beside it, so re-importing
+  that unchanged record does not undo the placement; a record saying something new does.
+  Placements dated before the person's status was last set (a history backfill after the
+  persons file) change nothing: the record is newer news.
 
 Delivering. `push_once` takes the "pusher" lease (queries.refresh's lease code), then POSTs
 due events in id order, in batches, signed with HMAC-SHA256. A failed batch is retried
@@ -45,11 +51,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import aliased
 
 from queries.clock import utcnow
-from queries.models import FeedCounter, OutboxEvent, Person, Vacancy, VacancyChange
+from queries.models import FeedCounter, OutboxEvent, Person, Placement, Vacancy, VacancyChange
 from queries.refresh import lease
 from queries.upsert import pg_copy_rows
 
@@ -138,9 +144,11 @@ def _events(topic: str, items: list[tuple[str, dict[str, Any]]],
 class Tracker:
     """Finds what a chunk of rows changes (before the upsert) and records it (after)."""
 
-    def __init__(self, conn: Connection, cause: str) -> None:
+    def __init__(self, conn: Connection, cause: str, today: dt.date | None = None) -> None:
         self.conn = conn
         self.cause = cause
+        # The import's local date: the date a record's new status holds from.
+        self.today = today or dt.date.today()
 
     def before(self, rows: list[dict[str, Any]]) -> Any:
         """Lock and compare the stored rows; returns what after() needs."""
@@ -151,31 +159,126 @@ class Tracker:
         raise NotImplementedError
 
 
+PLACEMENT_SOURCE = "placement"
+# A placement's form → the status it gives (SPEC 2 forms). 就业见习 (traineeship) is
+# training, not employment, so it changes no status.
+FORM_STATUS = {"employer": "employed", "public_welfare": "employed",
+               "entrepreneurship": "employed", "flexible": "flexible"}
+_PERSON_STATE = (Person.person_id, Person.community_code, Person.status, Person.seeking_job,
+                 Person.unemployed_since, Person.status_on, Person.status_source,
+                 Person.record_status, Person.record_seeking)
+
+
+def _locked_persons(conn: Connection, ids: list[str]) -> dict[str, Any]:
+    """The stored status state of these persons, row-locked until commit (id order)."""
+    stored: dict[str, Any] = {}
+    for i in range(0, len(ids), 5000):
+        q = (select(*_PERSON_STATE).where(Person.person_id.in_(ids[i:i + 5000]))
+             .order_by(Person.person_id).with_for_update())
+        stored.update((r.person_id, r) for r in conn.execute(q))
+    return stored
+
+
+def _person_event(person_id: str, community: str, status: str, seeking: bool,
+                  cause: str) -> tuple[str, dict[str, Any]]:
+    """(subject, body) of one person_status event."""
+    return (f"person:{person_id}", {
+        "person_id": person_id, "community_code": community, "status": status,
+        "seeking_job": bool(seeking), "cause": cause,
+    })
+
+
 class PersonTracker(Tracker):
     """`person_status` events for new persons and changed status / seeking_job."""
 
     def before(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The rows that create a person or change its status or seeking_job."""
-        ids = [r["person_id"] for r in rows]
-        stored: dict[str, tuple[str, bool]] = {}
-        for i in range(0, len(ids), 5000):
-            q = (select(Person.person_id, Person.status, Person.seeking_job)
-                 .where(Person.person_id.in_(ids[i:i + 5000]))
-                 .order_by(Person.person_id).with_for_update())
-            stored.update((p, (s, bool(k))) for p, s, k in self.conn.execute(q).tuples())
-        return [r for r in rows
-                if stored.get(r["person_id"]) != (r["status"], bool(r["seeking_job"]))]
+        """The rows that create a person or change its status or seeking_job.
+
+        Also fills each row's status source columns; a record repeating what it said
+        before a placement set the status keeps the placement's status.
+        """
+        stored = _locked_persons(self.conn, [r["person_id"] for r in rows])
+        changed = []
+        for r in rows:
+            s = stored.get(r["person_id"])
+            said = (r["status"], bool(r["seeking_job"]))
+            if (s is not None and s.status_source == PLACEMENT_SOURCE
+                    and said == (s.record_status, bool(s.record_seeking))):
+                r.update(status=s.status, seeking_job=bool(s.seeking_job),
+                         unemployed_since=s.unemployed_since, status_on=s.status_on,
+                         status_source=s.status_source, record_status=s.record_status,
+                         record_seeking=s.record_seeking)
+                continue
+            same = s is not None and (s.status, bool(s.seeking_job)) == said
+            r.update(status_on=(s.status_on or self.today) if same else self.today,
+                     status_source=None, record_status=None, record_seeking=None)
+            if not same:
+                changed.append(r)
+        return changed
 
     def after(self, state: list[dict[str, Any]]) -> None:
         """One event per changed person."""
         _insert_events(self.conn, _events(PERSON_TOPIC, [
-            (f"person:{r['person_id']}", {
-                "person_id": r["person_id"], "community_code": r["community_code"],
-                "status": r["status"], "seeking_job": bool(r["seeking_job"]),
-                "cause": self.cause,
-            })
+            _person_event(r["person_id"], r["community_code"], r["status"],
+                          r["seeking_job"], self.cause)
             for r in state
         ], utcnow()))
+
+
+class PlacementTracker(Tracker):
+    """A new placement sets its person's status (SPEC 7) and writes the event."""
+
+    def before(self, rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Per person, the latest new placement that can change a status."""
+        ids = [r["placement_id"] for r in rows]
+        known: set[str] = set()
+        for i in range(0, len(ids), 5000):
+            known.update(self.conn.execute(
+                select(Placement.placement_id)
+                .where(Placement.placement_id.in_(ids[i:i + 5000]))).scalars())
+        latest: dict[str, dict[str, Any]] = {}
+        for r in rows:
+            if (r["placement_id"] in known or r["form"] not in FORM_STATUS
+                    or r["placed_on"] > self.today):
+                continue
+            best = latest.get(r["person_id"])
+            if best is None or (r["placed_at"], r["placement_id"]) > (
+                    best["placed_at"], best["placement_id"]):
+                latest[r["person_id"]] = r
+        return latest
+
+    def after(self, state: dict[str, dict[str, Any]]) -> None:
+        """Update the persons whose status the placement changes; one event each."""
+        if not state:
+            return
+        stored = _locked_persons(self.conn, sorted(state))
+        updates, events = [], []
+        for pid, r in sorted(state.items()):
+            s = stored.get(pid)
+            if s is None or (s.status_on is not None and r["placed_on"] < s.status_on):
+                continue  # the person's status was set later than this placement
+            status = FORM_STATUS[r["form"]]
+            if (s.status, bool(s.seeking_job)) == (status, False):
+                continue
+            placed = s.status_source == PLACEMENT_SOURCE
+            updates.append({
+                "pid": pid, "status": status, "seeking_job": False,
+                "unemployed_since": None, "status_on": r["placed_on"],
+                "status_source": PLACEMENT_SOURCE,
+                "record_status": s.record_status if placed else s.status,
+                "record_seeking": s.record_seeking if placed else bool(s.seeking_job),
+            })
+            events.append(_person_event(pid, s.community_code, status, False,
+                                        f"placement:{r['placement_id']}"))
+        if updates:
+            # Bind names must differ from the column names in SET (SQLAlchemy reserves those).
+            cols = [k for k in updates[0] if k != "pid"]
+            self.conn.execute(
+                update(Person.__table__).where(Person.person_id == bindparam("pid"))
+                .values({k: bindparam(f"new_{k}") for k in cols}),
+                [{"pid": u["pid"], **{f"new_{k}": u[k] for k in cols}} for u in updates],
+            )
+            _insert_events(self.conn, _events(PERSON_TOPIC, events, utcnow()))
 
 
 VACANCY_COLUMNS = tuple(c.name for c in Vacancy.__table__.columns)
@@ -261,13 +364,16 @@ class VacancyTracker(Tracker):
             ], now))
 
 
-TRACKERS: dict[str, type[Tracker]] = {"persons": PersonTracker, "vacancies": VacancyTracker}
+TRACKERS: dict[str, type[Tracker]] = {
+    "persons": PersonTracker, "vacancies": VacancyTracker, "placements": PlacementTracker,
+}
 
 
-def tracker_for(kind: str, conn: Connection, cause: str) -> Tracker | None:
+def tracker_for(kind: str, conn: Connection, cause: str,
+                today: dt.date | None = None) -> Tracker | None:
     """The tracker of a KIND whose changes go out (None for the others)."""
     cls = TRACKERS.get(kind)
-    return cls(conn, cause) if cls else None
+    return cls(conn, cause, today) if cls else None
 
 
 # ================================================================ the vacancy feed

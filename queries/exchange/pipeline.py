@@ -162,7 +162,7 @@ class _Importer(TreeRows):
         self.salt = salt
         self.scope = scope
         # Outbound changes (SPEC 7) are recorded in the same savepoint as their rows.
-        self.tracker = tracker_for(kind, conn, cause)
+        self.tracker = tracker_for(kind, conn, cause, dt.datetime.now(ZoneInfo(tz)).date())
         self.model = self.spec.model
         self.table = self.spec.table.__table__
         self.id_cols = self.spec.id
