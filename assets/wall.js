@@ -25,20 +25,48 @@
       if (!view || view.kind !== 'region' || !target) return dc.no_update;
       return target.panel || 'overview';
     },
-    /* Region page and embeds: every panel wants the target region at the current batch.
-       A wall sets its want stores itself (fetchStep below). */
+    /* Embeds: every panel wants the target region at the current batch. Region page: only
+       the panel its tab shows; another panel is asked when its tab is opened (a drill-down
+       renders and lays out one panel, not nine). A panel already holding that region at
+       that batch is not asked again. A wall sets its want stores itself (fetchStep). */
     wants: function (target, batch, view) {
       var ctx = dc.callback_context || {};
-      var n = (ctx.outputs_list || []).length;
+      var outs = ctx.outputs_list || [];
+      var held = Array.prototype.slice.call(arguments, 3);
       var out = [];
       var none = !view || view.kind === 'wall' || !target || !target.region;
-      for (var i = 0; i < n; i++) {
-        out.push(none ? dc.no_update
-          : { region: target.region, panel: target.panel || null, batch: batch || null });
+      var active = view && view.kind === 'region' ? (target && target.panel) || 'overview' : null;
+      for (var i = 0; i < outs.length; i++) {
+        var pid = String((outs[i] || {}).id || '').replace(/^want-/, '');
+        var cur = held[i] || {};
+        var want = none ? null
+          : { region: target.region, panel: target.panel || null, batch: batch || null };
+        if (!want || (active && pid !== active) ||
+            (active && cur.region === want.region && cur.batch === want.batch)) {
+          out.push(dc.no_update);
+          continue;
+        }
+        if (active) markPending(pid, want.region);
+        out.push(want);
       }
       return out;
     }
   };
+
+  /* Region page: a panel asked for another region is marked (dimmed by wall.css) until
+     its answer shows that region, so a tab never passes old numbers off as new ones. */
+  function markPending(pid, region) {
+    var el = document.querySelector('#deck > [data-panel="' + pid + '"]');
+    if (el && el.getAttribute('data-region') !== region) el.setAttribute('data-pending', region);
+  }
+
+  function clearPending(deck) {
+    Array.prototype.forEach.call(deck.querySelectorAll(':scope > [data-pending]'), function (el) {
+      if (el.getAttribute('data-region') === el.getAttribute('data-pending')) {
+        el.removeAttribute('data-pending');
+      }
+    });
+  }
 
   var TEXT = {
     zh: {
@@ -86,9 +114,12 @@
     if (S.observer) { S.observer.disconnect(); S.observer = null; }
     if (!deck) return;
     if (window.MutationObserver) {
-      // New cell contents (a batch, a region) are fitted once React has put them in.
-      S.observer = new MutationObserver(queueFit);
-      S.observer.observe(deck, { childList: true, subtree: true, characterData: true });
+      // New cell contents (a batch, a region) are fitted once React has put them in; on
+      // the region page also the panel a tab brings up.
+      S.observer = new MutationObserver(function () { clearPending(deck); queueFit(); });
+      S.observer.observe(deck, { childList: true, subtree: true, characterData: true,
+                                 attributes: true,
+                                 attributeFilter: ['data-active', 'data-region'] });
     }
     queueFit();
     var d = deck.dataset;
@@ -395,7 +426,10 @@
   function fitAll() {
     S.fitQueued = false;
     if (!S.deck) return;
-    Array.prototype.forEach.call(S.deck.querySelectorAll('.fit'), fitBox);
+    // The region page shows one panel: fitting the hidden ones would lay out all nine.
+    var active = S.mode === 'region' && S.deck.getAttribute('data-active');
+    var sel = active ? ':scope > [data-panel="' + active + '"] .fit' : '.fit';
+    Array.prototype.forEach.call(S.deck.querySelectorAll(sel), fitBox);
   }
 
   function queueFit() {

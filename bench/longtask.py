@@ -255,8 +255,11 @@ def stop_server(v: Variant) -> None:
         v.log.close()
 
 
-def chrome() -> Any:
-    """Headless Chromium at 1920×1080, the system chromedriver, the bench's init script."""
+def chrome(trace: bool = False) -> Any:
+    """Headless Chromium at 1920×1080, the system chromedriver, the bench's init script.
+
+    With trace, chromedriver records devtools.timeline trace events into its performance
+    log (bench/profile_step.py reads them)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -267,7 +270,13 @@ def chrome() -> Any:
                 "--window-size=1920,1080", "--enable-precise-memory-info"):
         opts.add_argument(arg)
     opts.binary_location = CHROMIUM
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    opts.set_capability("goog:loggingPrefs",
+                        {"browser": "ALL", **({"performance": "ALL"} if trace else {})})
+    if trace:
+        opts.add_experimental_option("perfLoggingPrefs", {
+            "enableNetwork": False, "enablePage": False,
+            "traceCategories": "devtools.timeline,disabled-by-default-devtools.timeline,"
+                               "blink.user_timing"})
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
     driver.set_script_timeout(600)
     driver.set_page_load_timeout(600)

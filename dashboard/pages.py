@@ -357,6 +357,8 @@ def register(app: dash.Dash) -> None:
         Input("target", "data"),
         Input("batch", "data"),
         State("view", "data"),
+        # What each panel holds already: the region page asks only for what it lacks.
+        *[State(want_id(pid), "data") for pid in PANEL_IDS],
         prevent_initial_call=True,
     )
 

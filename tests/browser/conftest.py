@@ -95,7 +95,9 @@ def app(demo_url: str) -> Any:
 
     from dashboard.app import create_app
 
-    dash_app = create_app({"database_url": demo_url})
+    # The session's one batch must not turn stale by age (2 × refresh_seconds) while a
+    # long run is still going: the stale-mark test would see it before any outage.
+    dash_app = create_app({"database_url": demo_url, "refresh_seconds": 3600})
 
     @dash_app.server.route("/_test/iframe")
     def _iframe_host() -> str:
@@ -192,3 +194,12 @@ def filled(driver: Any, panel: str, region: str) -> bool:
 def severe_logs(driver: Any) -> list[dict[str, Any]]:
     """Console errors (SEVERE entries of the browser log) since the last call."""
     return [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+
+
+def show_tab(driver: Any, panel: str, region: str, timeout: float = 45.0) -> None:
+    """Region page: open a panel's tab and wait for its data (the page asks for a panel
+    only when its tab shows it)."""
+    wait_for(lambda: driver.execute_script(
+        "var a = document.querySelector('[data-tab=\"' + arguments[0] + '\"] a');"
+        "if (a) a.click(); return !!a;", panel), timeout, f"tab {panel}")
+    wait_for(lambda: filled(driver, panel, region), timeout, f"{panel} of {region}")

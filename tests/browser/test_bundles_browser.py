@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import CITY, filled, severe_logs, wait_for
+from tests.browser.conftest import CITY, severe_logs, show_tab, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -27,10 +27,10 @@ def test_graphs_draw_with_the_partial_bundle(browser: Any) -> None:
     """Every panel's traces draw; only the partial bundle loads (pie: layouts' donut, unused)."""
     from plotly.offline import get_plotlyjs_version
 
-    # The region page asks for every panel at once (a wall asks for one at a time).
+    # The region page asks for the panel its tab shows: open each tab in turn.
     browser.get(f"{browser.base}/region/{CITY}")
     for pid in ("overview", "placements", "vacancies", "key_groups", "circle"):
-        wait_for(lambda pid=pid: filled(browser, pid, CITY), 45, f"{pid} filled")
+        show_tab(browser, pid, CITY)
 
     def kinds() -> dict[str, bool] | None:
         d = browser.execute_script(DRAWN_JS)

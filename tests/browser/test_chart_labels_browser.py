@@ -19,6 +19,7 @@ from tests.browser.conftest import (
     filled,
     free_port,
     severe_logs,
+    show_tab,
     wait_for,
 )
 
@@ -110,7 +111,7 @@ def test_no_panel_renders_svg_links(browser: Any, server: ServerThread) -> None:
     community = server.community  # type: ignore[attr-defined]
     browser.get(f"{server.base}/region/{community}")
     for pid in PANEL_IDS:
-        wait_for(lambda pid=pid: filled(browser, pid, community), 45, f"{pid} filled")
+        show_tab(browser, pid, community)
     state = browser.execute_script(SVG_STATE_JS)
     assert LINK in state["texts"]
     assert state["links"] == 0 and state["big"] == 0

@@ -20,7 +20,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from layouts import PANEL_IDS
-from tests.browser.conftest import ServerThread, filled, free_port, severe_logs, wait_for
+from tests.browser.conftest import (
+    ServerThread,
+    filled,
+    free_port,
+    severe_logs,
+    show_tab,
+    wait_for,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -167,12 +174,10 @@ def test_no_element_overflows_its_box(browser: Any, sites: dict[str, Any], varia
             found += _problems(browser, f"wall {width} {lang} {level}")
     _size(browser, 1440, 900)
     browser.get(f"{base}/region/{code}")
-    _settled(browser, code)
     for pid in PANEL_IDS:
-        # What a tab click shows (CSS keys on data-active), without a round trip per panel.
-        browser.execute_script("document.getElementById('deck').setAttribute('data-active',"
-                               " arguments[0]);", pid)
-        time.sleep(0.1)
+        # The region page asks for a panel when its tab shows it.
+        show_tab(browser, pid, code)
+        _settled(browser, code, (pid,))
         found += _problems(browser, f"region 1440x900 {level}")
     assert not found, "\n".join(map(str, found))
     assert severe_logs(browser) == []
@@ -190,7 +195,7 @@ def test_big_counts_switch_to_wan_only_when_needed(browser: Any, sites: dict[str
     assert any("88,888" in text and not compact for text, compact in wide), wide
     _size(browser, 1000, 700)
     browser.get(f"{base}/region/{CITY}")
-    _settled(browser, CITY)
+    _settled(browser, CITY, ("overview",))
     narrow = browser.execute_script(shown)
     assert any(compact and "8.89" in text and "万" in text for text, compact in narrow), narrow
     assert not any("88,888" in text for text, _ in narrow), narrow

@@ -14,7 +14,7 @@ from dash.development.base_component import Component
 
 from layouts import BY_ID
 from layouts.widgets import cell_id
-from tests.browser.conftest import CITY, filled, severe_logs, wait_for
+from tests.browser.conftest import CITY, filled, severe_logs, show_tab, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -66,6 +66,8 @@ def test_drawn_cells_match_the_component_trees(browser: Any, app: Any, kind: str
     """Every cell of the six panels shows the text and classes its component tree holds."""
     browser.get(f"{browser.base}/{kind}/{CITY}")
     for panel in MY_PANELS:
+        if kind == "region":  # the region page asks for a panel when its tab shows it
+            show_tab(browser, panel, CITY)
         wait_for(lambda p=panel: filled(browser, p, CITY), 30, f"{panel} filled")
         expected = _expected_cells(app, panel, kind, CITY)
         for name, tree in expected.items():

@@ -18,6 +18,7 @@ from tests.browser.conftest import (
     COUNTY,
     filled,
     severe_logs,
+    show_tab,
     visible_panels,
     wait_for,
 )
@@ -59,9 +60,10 @@ def test_every_panel_at_community_level(browser: Any) -> None:
     community = _community(browser.base)
     browser.get(f"{browser.base}/region/{community}")
     for pid in PANEL_IDS:
-        wait_for(lambda pid=pid: filled(browser, pid, community), 45, f"{pid} filled")
-    text = browser.find_element(By.CSS_SELECTOR, "[data-panel=overview]").text
-    assert "本社区概况" in text
+        show_tab(browser, pid, community)
+    show_tab(browser, "overview", community)
+    wait_for(lambda: "本社区概况" in browser.find_element(
+        By.CSS_SELECTOR, "[data-panel=overview]").text, 10, "overview shown")
     assert severe_logs(browser) == []
 
 
@@ -149,6 +151,58 @@ def test_drill_down_and_browser_back(browser: Any) -> None:
     assert urlparse(browser.current_url).path == f"/region/{CITY}"
     browser.forward()
     wait_for(lambda: filled(browser, "placements", child), 45, "forward again")
+    assert severe_logs(browser) == []
+
+
+HELD_JS = """
+var out = {};
+document.querySelectorAll('#deck > [data-panel]').forEach(function (el) {
+  var asOf = (el.querySelector('.as-of') || {}).textContent || '';
+  out[el.getAttribute('data-panel')] = [asOf.length > 4 ? el.getAttribute('data-region') : null,
+                                        el.hasAttribute('data-pending')];
+});
+return out;
+"""
+
+
+def test_region_page_asks_only_for_the_shown_panel(browser: Any) -> None:
+    """The region page fills the panel its tab shows and no other; a drill-down refills
+    only that one; another tab is asked when opened, dimmed (data-pending) until its answer
+    shows the new region."""
+    _open(browser, f"/region/{CITY}?panel=placements", "placements", CITY)
+    time.sleep(1.0)
+    held = browser.execute_script(HELD_JS)
+    assert held["placements"] == [CITY, False]
+    assert {p for p, (region, _) in held.items() if region} == {"placements"}, held
+
+    browser.find_element(By.CSS_SELECTOR, "[data-tab=vacancies] a").click()
+    wait_for(lambda: filled(browser, "vacancies", CITY), 45, "vacancies tab filled")
+    browser.find_element(By.CSS_SELECTOR, "[data-tab=placements] a").click()
+    wrap = wait_for(lambda: browser.find_element(
+        By.CSS_SELECTOR, "[data-panel=placements] [data-code]"), 10, "drill link")
+    child = wrap.get_attribute("data-code")
+    wrap.find_element(By.CSS_SELECTOR, "a.drill").click()
+    wait_for(lambda: filled(browser, "placements", child), 45, "child data")
+    time.sleep(1.0)
+    held = browser.execute_script(HELD_JS)
+    assert held["placements"] == [child, False]
+    assert held["vacancies"][0] == CITY  # not asked: its tab is not shown
+
+    # Opening the tab asks for the child: the old numbers are dimmed until it comes.
+    browser.execute_script("""
+      window.__seen = [];
+      var el = document.querySelector('#deck > [data-panel=vacancies]');
+      new MutationObserver(function () {
+        window.__seen.push([el.getAttribute('data-pending'), el.getAttribute('data-region')]);
+      }).observe(el, {attributes: true, attributeFilter: ['data-pending', 'data-region']});
+    """)
+    browser.find_element(By.CSS_SELECTOR, "[data-tab=vacancies] a").click()
+    wait_for(lambda: filled(browser, "vacancies", child), 45, "vacancies of the child")
+    wait_for(lambda: browser.execute_script(HELD_JS)["vacancies"] == [child, False], 10,
+             "pending mark cleared")
+    seen = browser.execute_script("return window.__seen")
+    assert [child, CITY] in seen, seen  # marked while it still held the city
+    assert held != browser.execute_script(HELD_JS)
     assert severe_logs(browser) == []
 
 
