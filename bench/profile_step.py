@@ -7,6 +7,7 @@ to see what a step's longest task is made of before changing code:
 
     python -m bench.profile_step                       # city region page, one drill-down
     python -m bench.profile_step --step tour           # the wall's tour region change
+    python -m bench.profile_step --step map            # the wall's map, next child region
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--root", default=CITY)
     ap.add_argument("--scale", type=float, default=0.05)
-    ap.add_argument("--step", choices=("drill", "tour", "batch"), default="drill")
+    ap.add_argument("--step", choices=("drill", "tour", "map"), default="drill")
     ap.add_argument("--top", type=int, default=25)
     a = ap.parse_args(argv)
     db = ensure_db(a.root, a.scale)
@@ -124,10 +125,16 @@ def main(argv: list[str] | None = None) -> int:
             settle(driver, 0.0, 1500, 120, "load", first=True)
             trigger = DRILL_JS
             args: tuple[Any, ...] = ("placements",)
+        elif a.step == "map":  # the map panel of the next child region, page already up
+            driver.get(f"{v.base}/wall/{a.root}?panels=map&tour=children&dwell=3600&poll=3600")
+            settle(driver, 0.0, 1500, 120, "load", first=True)
+            trigger = "window.__wall.step(1);"
+            args = ()
         else:
             driver.get(f"{v.base}/wall/{a.root}?tour=children&dwell=3600&poll=3600")
             settle(driver, 0.0, 1500, 120, "load", first=True)
-            trigger = "window.__wall.step(window.__wall.state.panels.length);"
+            trigger = ("window.__wall.step("
+                       "document.querySelectorAll('#deck > [data-panel]').length);")
             args = ()
         driver.execute_cdp_cmd("Profiler.enable", {})
         driver.execute_cdp_cmd("Profiler.setSamplingInterval", {"interval": 100})

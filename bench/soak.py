@@ -41,6 +41,32 @@ from typing import Any
 
 from bench.serve import CITY, FILLED_JS, Gunicorn, chrome, ensure_db, machine, run_refresh, wait_for
 
+# Installed once in the page (--probe page): counts the rotation's steps and, with
+# --drive step, steps as soon as the shown panel has its data, all inside the page, so the
+# harness does not compile one script per poll (Selenium's execute_script does: thousands
+# of them over a soak, kept by V8 as code, which is what the heap would then measure).
+PAGE_PROBE_JS = """
+var drive = arguments[0];
+window.__soak = {changes: 0, last: null};
+setInterval(function () {
+  var s = window.__wall && window.__wall.state;
+  if (!s) return;
+  if (s.stepAt !== window.__soak.last) {
+    if (window.__soak.last !== null) window.__soak.changes++;
+    window.__soak.last = s.stepAt;
+  }
+  if (drive && s.shownAt) window.__wall.step(1);
+}, 50);
+"""
+
+PAGE_STATE_JS = """
+var s = window.__wall && window.__wall.state, p = window.__soak;
+if (!s || !p) return null;
+var el = document.querySelector('#deck > [data-panel].is-active');
+return [p.changes, s.idx, s.shownAt, el ? el.getAttribute('data-panel') : null,
+        el ? el.getAttribute('data-region') : null, s.batch];
+"""
+
 STATE_JS = """
 var s = window.__wall && window.__wall.state;
 if (!s) return null;
@@ -105,8 +131,14 @@ def heap_snapshot(driver: Any) -> dict[str, list[int]]:
     for i in range(0, len(nodes), width):
         kind = types[nodes[i + ti]]
         # Objects and closures by constructor / function name; strings, code, arrays by kind.
-        key = f"{kind}:{strings[nodes[i + ni]][:60]}" if kind in ("object", "closure",
-                                                                  "native") else kind
+        name = strings[nodes[i + ni]]
+        if kind in ("object", "closure", "native"):
+            key = f"{kind}:{name[:60]}"
+        elif kind in ("code", "hidden", "array"):
+            # V8's own objects: the name says which (bytecode, feedback, a script's name).
+            key = f"{kind}:{name.split('/')[0][:40]}"
+        else:
+            key = kind
         out[key][0] += 1
         out[key][1] += nodes[i + si]
     return dict(out)
@@ -159,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--refresh-every", type=float, default=120, help="0: never")
     p.add_argument("--max-minutes", type=float, default=0,
                    help="stop early (and measure) after this long; 0: no limit")
+    p.add_argument("--probe", choices=("page", "selenium"), default="page",
+                   help="page: count (and step) inside the page, read once a second; "
+                        "selenium: a script call every 50–250 ms, as before")
     p.add_argument("--snapshots", default="",
                    help="A,B: heap snapshots after A and B changes, compared by constructor")
     args = p.parse_args(argv)
@@ -184,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         driver.get(server.base + path)
         wait_for(lambda: driver.execute_script(FILLED_JS, "overview", args.region), 60,
                  "overview filled")
+        if args.probe == "page":
+            driver.execute_script(PAGE_PROBE_JS, args.drive == "step")
         if refresher:
             refresher.start()
         t0 = time.monotonic()
@@ -198,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         next_sample = args.sample_every
         stall_since = time.monotonic()
         while changes < args.changes:
-            st = driver.execute_script(STATE_JS)
+            st = driver.execute_script(PAGE_STATE_JS if args.probe == "page" else STATE_JS)
             now = time.monotonic()
             if args.max_minutes and now - t0 > 60 * args.max_minutes and early is not None:
                 print(f"  stopping at the {args.max_minutes:g} min limit", flush=True)
@@ -207,7 +244,11 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(0.2)
                 continue
             step_at, _idx, shown_at, panel, region, _batch = st
-            if last_step is not None and step_at != last_step:
+            if args.probe == "page":
+                if step_at != changes:
+                    stall_since = now
+                changes = step_at  # the page's own count
+            elif last_step is not None and step_at != last_step:
                 changes += 1
                 stall_since = now
             last_step = step_at
@@ -234,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  heap snapshot after {changes} changes "
                       f"({snaps[-1][1]} refreshes so far)", flush=True)
             severe += [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+            if args.probe == "page":
+                time.sleep(1.0)
+                continue
             if args.drive == "step" and shown_at:
                 driver.execute_script("window.__wall.step(1);")
             time.sleep(0.05 if args.drive == "step" else 0.25)
@@ -243,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         assert early is not None
         ratio = final["used_mb"] / early["used_mb"]
         print(f"  after {changes} changes ({elapsed:.0f} s): {fmt(final)}")
-        print(f"RESULT {path} drive={args.drive}: changes counted {changes} "
+        print(f"RESULT {path} drive={args.drive} probe={args.probe}: changes counted {changes} "
               f"(active panel/region changes seen {shown_changes}, regions {len(regions)}), "
               f"{elapsed / 60:.1f} min, {elapsed / max(changes, 1):.2f} s per change; "
               f"heap after {args.early}: {early['used_mb']:.2f} MB, after {changes}: "
