@@ -98,6 +98,9 @@ def fmt(m: dict[str, float]) -> str:
             f"DOM nodes {m['nodes']}, listeners {m['listeners']}, documents {m['documents']}")
 
 
+SAVE_DIR: str = ""  # --save-snapshots: where raw snapshots go (bench/heapdiff.py reads them)
+
+
 def heap_snapshot(driver: Any) -> dict[str, list[int]]:
     """Objects per constructor of the page's heap: {"type:name": [count, self size]}."""
     import websocket  # websocket-client, a dependency of selenium
@@ -120,7 +123,12 @@ def heap_snapshot(driver: Any) -> dict[str, list[int]]:
                 break
     finally:
         ws.close()
-    snap = json.loads("".join(chunks))
+    raw = "".join(chunks)
+    if SAVE_DIR:
+        import pathlib
+        n = len(list(pathlib.Path(SAVE_DIR).glob("*.heapsnapshot")))
+        pathlib.Path(SAVE_DIR, f"{n}.heapsnapshot").write_text(raw)
+    snap = json.loads(raw)
     meta = snap["snapshot"]["meta"]
     fields = meta["node_fields"]
     types = meta["node_types"][0]
@@ -194,10 +202,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--probe", choices=("page", "selenium"), default="page",
                    help="page: count (and step) inside the page, read once a second; "
                         "selenium: a script call every 50–250 ms, as before")
+    p.add_argument("--save-snapshots", default="",
+                   help="a folder: keep each raw heap snapshot there (0.heapsnapshot, …)")
     p.add_argument("--snapshots", default="",
                    help="A,B: heap snapshots after A and B changes, compared by constructor")
     args = p.parse_args(argv)
     snap_at = [int(x) for x in args.snapshots.split(",") if x.strip()]
+    global SAVE_DIR
+    SAVE_DIR = args.save_snapshots
 
     # SIGTERM (e.g. `kill <pid>` of a background run) unwinds like Ctrl-C: browser and
     # gunicorn are stopped in `finally`.
