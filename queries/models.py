@@ -347,6 +347,9 @@ class OutboxEvent(Base):
         Index("ux_outbox_event_id", "event_id", unique=True),
         Index("ix_outbox_state_id", "state", "id"),
         Index("ix_outbox_subject_id", "subject", "id"),
+        # While the receiver is down every pending event waits for a retry: finding the
+        # few that are due must not walk them all (migration 0006).
+        Index("ix_outbox_state_next", "state", "next_attempt_at"),
     )
 
 
