@@ -41,8 +41,10 @@
         var cur = held[i] || {};
         var want = none ? null
           : { region: target.region, panel: target.panel || null, batch: batch || null };
-        if (!want || (active && pid !== active) ||
-            (active && cur.region === want.region && cur.batch === want.batch)) {
+        // Held already, unless its answer never came (still marked: ask again).
+        var kept = want && active && cur.region === want.region && cur.batch === want.batch &&
+          !document.querySelector('#deck > [data-panel="' + pid + '"][data-pending]');
+        if (!want || (active && pid !== active) || kept) {
           out.push(dc.no_update);
           continue;
         }
