@@ -211,6 +211,10 @@ def figure(view: MapView, names: dict[str, str], ctx: dict[str, Any]) -> dict[st
     layout["annotations"] = labels + layout["annotations"]
     bar = layout.pop("meta_scale")
     out = style_figure(fig, ctx, **layout)
+    # No `transition` here: with one set (even of 0 ms) Plotly.react takes its animated
+    # path for scatter traces, and text points drawn while the panel is hidden got
+    # `scale(NaN,1)` transforms (console errors, distance labels lost).
+    out["layout"].pop("transition", None)
     # What the figure is drawn at, for tests and screenshots (Plotly keeps `meta` as is).
     out["layout"]["meta"] = {"mode": view.mode, "metric": view.metric,
                              "hex_km": view.hex_size, "scale_km": bar}

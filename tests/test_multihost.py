@@ -189,6 +189,10 @@ def _run(stack: Any, engine: Any, ports: list[int], leader: str, doomed: str,
 
     # ---- quiet: stop the survivor, then the cache is shared between the servers
     stack.kill(next(n for n in pids.values() if n != victim))
+    # A refresh may have published just before the kill, and each server keeps its view of
+    # the newest batch for BATCH_TTL_SECONDS: wait until both see the same last batch, or
+    # the second server would rightly write entries for a batch the first had not seen.
+    time.sleep(BATCH_TTL_SECONDS + 0.5)
     import redis
 
     r = redis.Redis.from_url(env["DASHBOARD_CACHE_URL"])
