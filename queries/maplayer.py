@@ -1,25 +1,27 @@
 """Reads behind the map panel: community centres with their metrics, open vacancy worksites.
 
-One read per snapshot batch (the caller caches it by batch id): every community of the
-batch with its centre (the `regions` table holds the coordinates, the snapshot the metric
-values and the tree) and every vacancy open at the batch's as-of date with its worksite and
-headcount. The vacancy read is the one place a page touches a source table: it is keyed to
-the batch's as-of date (same "open at T" rule as SPEC 3), runs once per batch and worker,
-and reads four narrow columns, so it costs tens of milliseconds at province scale. Rows
-imported after the batch whose posted_on is not after T may show up before the next
-refresh counts them; the points are a picture of the worksites, the counts stay the
-snapshot's.
+The refresh computes the map's data once per batch (map_items) and stores it with the
+batch as snapshot items: every community of the batch with its centre (the `regions`
+table) and the metric values the map can colour by, the tree above them, and every vacancy
+open at the batch's as-of date (same "open at T" rule as SPEC 3) with its worksite and
+headcount. Serving a map reads those few rows (load_map_base, cached per batch by the
+caller), never a source table, so the dots are the batch's worksites, as the counts are.
+A batch written before map items existed is read the old way (its rows, and the vacancies
+open at its date) until the next refresh replaces it.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import io
 import json
 import math
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import Engine, and_, or_, select
+from sqlalchemy import Connection, Engine, and_, or_, select
 
 from queries import mapgeo
 from queries.boundaries import Boundaries
@@ -65,7 +67,6 @@ class MapBase:
     vac_lat: np.ndarray = field(default_factory=lambda: np.zeros(0))
     vac_lon: np.ndarray = field(default_factory=lambda: np.zeros(0))
     vac_head: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    vac_community: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
     # Index into `codes` of each worksite's community (-1: not a community of the batch).
     vac_comm: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
@@ -100,35 +101,38 @@ def _number(value: object) -> float:
     return float(value)
 
 
-def load_map_base(engine: Engine, batch_id: int, day: dt.date) -> MapBase:
-    """Communities of batch `batch_id` and vacancies open on local date `day`."""
-    tree = select(SnapshotRegion.region_code, SnapshotRegion.parent_code).where(
-        SnapshotRegion.batch_id == batch_id)
-    comm = (
-        select(SnapshotRegion.region_code, SnapshotRegion.name, SnapshotRegion.metrics,
-               Region.lat, Region.lon)
-        .join(Region, Region.code == SnapshotRegion.region_code)
-        .where(SnapshotRegion.batch_id == batch_id, SnapshotRegion.level == "community",
-               Region.lat.is_not(None), Region.lon.is_not(None))
-        .order_by(SnapshotRegion.region_code)
-    )
-    vac = select(Vacancy.lat, Vacancy.lon, Vacancy.headcount, Vacancy.community_code).where(
-        and_(Vacancy.posted_on <= day,
-             or_(Vacancy.closed_on.is_(None), Vacancy.closed_on > day)))
-    with engine.connect() as conn:
-        parent = {r.region_code: r.parent_code for r in conn.execute(tree)}
-        rows = conn.execute(comm).all()
-        vrows = conn.execute(vac).all()
-        # Metrics are stored by position in the order of the batch's layout item.
-        keys = metric_keys(conn.execute(select(SnapshotItem.body).where(
-            SnapshotItem.batch_id == batch_id, SnapshotItem.item_id == LAYOUT_ITEM)).scalar())
+# ---------------------------------------------------------------- stored with the batch
+# The map's data is computed by the refresh and stored with its batch as snapshot items
+# with negative ids (list items count up from 0): a compressed .npz of the arrays below,
+# base64 in chunks small enough for MariaDB's TEXT (64 KB). Serving a map then reads
+# these few rows, never the source tables, and shows the batch's worksites exactly.
+MAP_ITEM_CHUNK = 48_000  # base64 characters per item
+MICRO = 1_000_000  # positions stored in millionths of a degree (0.11 m)
 
-    codes = [r.region_code for r in rows]
-    values = {k: np.full(len(rows), np.nan) for k in STORED_KEYS}
-    for i, r in enumerate(rows):
-        m = unpack_metrics(json.loads(r.metrics), keys)
-        for k in STORED_KEYS:
-            values[k][i] = _number(m.get(k))
+
+def _community_metrics(text: str, keys: list[str] | None) -> list[float]:
+    """STORED_KEYS values of one region's stored metrics (by position or a dict)."""
+    value = json.loads(text)
+    if isinstance(value, list) and keys is not None and len(keys) == len(value):
+        at = {k: i for i, k in enumerate(keys)}
+        return [_number(value[at[k]]) if k in at else float("nan") for k in STORED_KEYS]
+    m = unpack_metrics(value, keys)
+    return [_number(m.get(k)) for k in STORED_KEYS]
+
+
+def build_map_base(
+    regions: list[tuple[str, str | None, str, str, str]], keys: list[str] | None,
+    centres: dict[str, tuple[float, float]], worksites: list[tuple[float, float, int, str]],
+) -> MapBase:
+    """The map's arrays from a batch's rows (code, parent, name, level, metrics text), its
+    metric key order, community centres and open worksites (lat, lon, headcount, code)."""
+    parent = {r[0]: r[1] for r in regions}
+    comm = sorted((r for r in regions if r[3] == "community" and r[0] in centres),
+                  key=lambda r: r[0])
+    codes = [r[0] for r in comm]
+    matrix = np.array([_community_metrics(r[4], keys) for r in comm],
+                      dtype=float).reshape(len(comm), len(STORED_KEYS))
+    values = {k: matrix[:, j].copy() for j, k in enumerate(STORED_KEYS)}
     tree_codes: list[str] = []
     rid: dict[str, int] = {}
     chains: list[list[int]] = []
@@ -150,18 +154,120 @@ def load_map_base(engine: Engine, batch_id: int, day: dt.date) -> MapBase:
         chain[i, :len(c)] = c
     return MapBase(
         codes=codes,
-        names=[r.name for r in rows],
-        lat=np.array([r.lat for r in rows], dtype=float),
-        lon=np.array([r.lon for r in rows], dtype=float),
+        names=[r[2] for r in comm],
+        lat=np.array([centres[c][0] for c in codes], dtype=float),
+        lon=np.array([centres[c][1] for c in codes], dtype=float),
         values=values,
         tree_codes=tree_codes,
         chain=chain,
-        vac_lat=np.array([r.lat for r in vrows], dtype=float),
-        vac_lon=np.array([r.lon for r in vrows], dtype=float),
-        vac_head=np.array([r.headcount or 0 for r in vrows], dtype=float),
-        vac_community=np.array([r.community_code for r in vrows], dtype=object),
-        vac_comm=np.array([pos.get(r.community_code, -1) for r in vrows], dtype=np.int64),
+        vac_lat=np.array([w[0] for w in worksites], dtype=float),
+        vac_lon=np.array([w[1] for w in worksites], dtype=float),
+        vac_head=np.array([w[2] or 0 for w in worksites], dtype=float),
+        vac_comm=np.array([pos.get(w[3], -1) for w in worksites], dtype=np.int64),
     )
+
+
+def _micro(v: np.ndarray) -> np.ndarray:
+    return np.round(v * MICRO).astype(np.int32)
+
+
+def encode_map_base(base: MapBase) -> list[str]:
+    """The snapshot item texts holding `base` (compressed arrays, base64, chunked)."""
+    buf = io.BytesIO()
+    np.savez_compressed(
+        buf,
+        codes=np.array(base.codes, dtype="S12"),
+        names=np.array(base.names, dtype=np.str_),
+        lat=_micro(base.lat), lon=_micro(base.lon),
+        values=np.stack([base.values[k] for k in STORED_KEYS], axis=1).astype(np.float32)
+        if base.codes else np.zeros((0, len(STORED_KEYS)), dtype=np.float32),
+        keys=np.array(STORED_KEYS, dtype="S64"),
+        tree=np.array(base.tree_codes, dtype="S12"), chain=base.chain.astype(np.int32),
+        vlat=_micro(base.vac_lat), vlon=_micro(base.vac_lon),
+        vhead=base.vac_head.astype(np.int32), vcomm=base.vac_comm.astype(np.int32),
+    )
+    text = base64.b64encode(buf.getvalue()).decode("ascii")
+    parts = [text[i:i + MAP_ITEM_CHUNK] for i in range(0, len(text), MAP_ITEM_CHUNK)]
+    return [json.dumps({"map": [k, len(parts)], "b64": p}, separators=(",", ":"))
+            for k, p in enumerate(parts)]
+
+
+def decode_map_base(texts: list[str]) -> MapBase:
+    """The MapBase of a batch's map items, in item order (ValueError if incomplete)."""
+    parts = [json.loads(t) for t in texts]
+    if not parts or [p["map"] for p in parts] != [[k, len(parts)] for k in range(len(parts))]:
+        raise ValueError("the batch's map items are incomplete")
+    raw = base64.b64decode("".join(p["b64"] for p in parts))
+    with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+        a = {k: z[k] for k in z.files}
+    stored = [k.decode() for k in a["keys"]]
+    values = {k: np.full(len(a["codes"]), np.nan) for k in STORED_KEYS}
+    for j, k in enumerate(stored):
+        if k in values:
+            values[k] = a["values"][:, j].astype(float)
+    return MapBase(
+        codes=[c.decode() for c in a["codes"]],
+        names=[str(n) for n in a["names"]],
+        lat=a["lat"] / MICRO, lon=a["lon"] / MICRO,
+        values=values,
+        tree_codes=[c.decode() for c in a["tree"]],
+        chain=a["chain"],
+        vac_lat=a["vlat"] / MICRO, vac_lon=a["vlon"] / MICRO,
+        vac_head=a["vhead"].astype(float),
+        vac_comm=a["vcomm"].astype(np.int64),
+    )
+
+
+def _centres(conn: Connection) -> dict[str, tuple[float, float]]:
+    rows = conn.execute(select(Region.code, Region.lat, Region.lon).where(
+        Region.level == "community", Region.lat.is_not(None), Region.lon.is_not(None)))
+    return {r.code: (r.lat, r.lon) for r in rows}
+
+
+def _worksites(conn: Connection, day: dt.date) -> list[tuple[float, float, int, str]]:
+    """Every vacancy open on local date `day` (SPEC 3's rule): position, headcount, code."""
+    vac = select(Vacancy.lat, Vacancy.lon, Vacancy.headcount, Vacancy.community_code).where(
+        and_(Vacancy.posted_on <= day,
+             or_(Vacancy.closed_on.is_(None), Vacancy.closed_on > day)))
+    return [tuple(r) for r in conn.execute(vac)]
+
+
+def map_items(engine: Engine, snapshot: dict[str, dict], items: list[str],
+              as_of: dt.datetime, tz: str) -> list[tuple[int, str]]:
+    """(item id, text) of the map's data for a batch being written by the refresh:
+    communities of `snapshot` with their centres and values, worksites open at as_of."""
+    if not snapshot:
+        return []
+    day = as_of.astimezone(ZoneInfo(tz)).date()
+    with engine.connect() as conn:
+        centres = _centres(conn)
+        worksites = _worksites(conn, day)
+    regions = [(c, r["parent_code"], r["name"], r["level"], r["metrics"])
+               for c, r in snapshot.items()]
+    keys = metric_keys(items[LAYOUT_ITEM]) if items else None
+    base = build_map_base(regions, keys, centres, worksites)
+    return [(-1 - k, text) for k, text in enumerate(encode_map_base(base))]
+
+
+def load_map_base(engine: Engine, batch_id: int, day: dt.date) -> MapBase:
+    """The map's data of batch `batch_id`: its map items, or for a batch written before
+    they existed, the same arrays from its rows and the vacancies open on `day`."""
+    with engine.connect() as conn:
+        texts = conn.execute(
+            select(SnapshotItem.body)
+            .where(SnapshotItem.batch_id == batch_id, SnapshotItem.item_id < 0)
+            .order_by(SnapshotItem.item_id.desc())).scalars().all()
+        if texts:
+            return decode_map_base(list(texts))
+        rows = conn.execute(
+            select(SnapshotRegion.region_code, SnapshotRegion.parent_code,
+                   SnapshotRegion.name, SnapshotRegion.level, SnapshotRegion.metrics)
+            .where(SnapshotRegion.batch_id == batch_id)).tuples().all()
+        keys = metric_keys(conn.execute(select(SnapshotItem.body).where(
+            SnapshotItem.batch_id == batch_id, SnapshotItem.item_id == LAYOUT_ITEM)).scalar())
+        centres = _centres(conn)
+        worksites = _worksites(conn, day)
+    return build_map_base(list(rows), keys, centres, worksites)
 
 
 # ---------------------------------------------------------------- one region's map
@@ -201,10 +307,11 @@ class MapView:
     vac_y: np.ndarray = field(default_factory=lambda: np.zeros(0))
     vac_head: np.ndarray = field(default_factory=lambda: np.zeros(0))
     vac_km: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    # child regions: code, centroid of their communities
+    # child regions: code, centroid of their communities, how many communities
     kid_code: list[str] = field(default_factory=list)
     kid_x: list[float] = field(default_factory=list)
     kid_y: list[float] = field(default_factory=list)
+    kid_n: list[int] = field(default_factory=list)
     # operator outlines, projected, one polyline with None between parts
     outline: tuple[list, list] = ([], [])
 
@@ -255,6 +362,7 @@ def map_view(base: MapBase, code: str, level: str, metric: str, *,
         view.kid_code.append(c)
         view.kid_x.append(round(float(x[sel].mean()), 3))
         view.kid_y.append(round(float(y[sel].mean()), 3))
+        view.kid_n.append(int(sel.sum()))
     vx, vy = proj.xy(base.vac_lat[vmask], base.vac_lon[vmask])
     vhead = base.vac_head[vmask]
     inside = ((vx >= x_range[0]) & (vx <= x_range[1]) & (vy >= y_range[0]) & (vy <= y_range[1]))

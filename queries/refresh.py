@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 
 from queries.aggregate import compute_batch
 from queries.clock import utcnow
+from queries.maplayer import map_items
 from queries.models import Lock, RefreshRun, SnapshotItem, SnapshotRegion
 
 log = logging.getLogger(__name__)
@@ -573,6 +574,9 @@ def _locked_refresh(
         snapshot, items = compute_batch(engine, when, tz)
         rows = _rows(run_id, snapshot)
         item_rows = [(run_id, i, body) for i, body in enumerate(items)]
+        # The map panel's data, stored with the batch (negative item ids; issue 14).
+        item_rows += [(run_id, i, body) for i, body in map_items(engine, snapshot, items,
+                                                                  when, tz)]
         del snapshot, items
         # Never publish after losing the lease: another refresh may be running now.
         if beat.lost.is_set() or not renew(engine, holder, lease_seconds=lease_seconds):

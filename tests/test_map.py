@@ -17,12 +17,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from layouts import map as map_panel
 from queries.boundaries import BoundaryError, load_boundaries, parse_boundaries
-from queries.maplayer import DEFAULT_METRIC, MAP_METRICS, load_map_base, map_metric, map_view
-from queries.models import Region, Vacancy
+from queries.maplayer import (
+    DEFAULT_METRIC,
+    MAP_METRICS,
+    STORED_KEYS,
+    MapBase,
+    decode_map_base,
+    encode_map_base,
+    load_map_base,
+    map_metric,
+    map_view,
+)
+from queries.models import Region, SnapshotItem, Vacancy
 from queries.refresh import refresh
 
 R = 6371.0088
@@ -343,6 +354,85 @@ def test_worksites_outside_a_token_scope_are_not_drawn(hand_db) -> None:  # noqa
     assert map_view(base, A, "community", DEFAULT_METRIC).vac_x.size == 6
     assert map_view(base, A, "community", DEFAULT_METRIC, scope=B).vac_x.size == 0
     assert map_view(base, A, "community", DEFAULT_METRIC, scope=TOWN).vac_x.size == 6
+
+
+# ---------------------------------------------------------------- stored with the batch
+def _map_items(engine, batch: int) -> list[tuple[int, str]]:  # noqa: ANN001
+    with engine.connect() as conn:
+        return conn.execute(select(SnapshotItem.item_id, SnapshotItem.body).where(
+            SnapshotItem.batch_id == batch, SnapshotItem.item_id < 0)).tuples().all()
+
+
+def test_map_shows_the_batch_not_the_live_tables(hand_db) -> None:  # noqa: ANN001
+    """The refresh stores the map's data with the batch: a posting imported afterwards is
+    not a dot until the next refresh, and a region's rows rewritten in the source table do
+    not move the map; the next batch has both."""
+    engine, batch = hand_db
+    assert _map_items(engine, batch)
+    lat, lon = destination(A_LAT, A_LON, 1.0, 135)
+    with Session(engine) as s:
+        s.add(Vacancy(vacancy_id="LATE", community_code=A, lat=lat, lon=lon, title="x",
+                      type="full_time", headcount=7, posted_on=dt.date(2025, 4, 2)))
+        s.get(Region, B).lat = B_LAT + 0.5
+        s.commit()
+    base = load_map_base(engine, batch, dt.date(2025, 4, 15))
+    assert sorted(base.vac_head.tolist()) == [4.0] * 6
+    assert base.lat[base.codes.index(B)] == pytest.approx(B_LAT, abs=1e-6)
+    nxt = refresh(engine, as_of=dt.datetime(2025, 4, 15, 11, 0), tz=TZ)
+    assert nxt.status == "ok", nxt.error
+    base = load_map_base(engine, nxt.batch_id, dt.date(2025, 4, 15))
+    assert sorted(base.vac_head.tolist()) == [4.0] * 6 + [7.0]
+    assert base.lat[base.codes.index(B)] == pytest.approx(B_LAT + 0.5, abs=1e-6)
+
+
+def test_a_batch_without_map_items_is_read_from_its_rows(hand_db) -> None:  # noqa: ANN001
+    """A batch written before map items existed gives the same map from its rows."""
+    engine, batch = hand_db
+    stored = load_map_base(engine, batch, dt.date(2025, 4, 15))
+    with engine.begin() as conn:
+        conn.execute(SnapshotItem.__table__.delete().where(
+            SnapshotItem.batch_id == batch, SnapshotItem.item_id < 0))
+    rows = load_map_base(engine, batch, dt.date(2025, 4, 15))
+    assert rows.codes == stored.codes == [A, B]
+    assert rows.names == stored.names == ["胜利路社区", "站西路社区"]
+    for k in stored.values:
+        np.testing.assert_allclose(rows.values[k], stored.values[k], equal_nan=True)
+    np.testing.assert_allclose(rows.vac_lat, stored.vac_lat, atol=1e-6)
+    assert rows.vac_comm.tolist() == stored.vac_comm.tolist() == [0] * 6
+    assert rows.tree_codes == stored.tree_codes
+
+
+def test_map_items_round_trip_in_chunks_small_enough_for_mariadb_text() -> None:
+    """Thousands of communities and worksites: several items, each under 64 KB, decoded
+    back to the same codes, names, tree, values and positions (to 1e-6 degree)."""
+    rng = np.random.default_rng(14)
+    n, m = 3000, 20000
+    codes = [f"3401020{i:05d}" for i in range(n)]
+    names = [f"社区{i}\n“{i % 7}”" for i in range(n)]  # any text, newlines included
+    chain = np.array([[0, 1, 2 + i] for i in range(n)], dtype=np.int32)
+    values = {k: rng.integers(0, 50, n).astype(float) for k in STORED_KEYS}
+    values["circle.coverage"][::3] = np.nan
+    base = MapBase(codes=codes, names=names, lat=rng.uniform(29, 35, n),
+                   lon=rng.uniform(114, 120, n), values=values,
+                   tree_codes=[PROVINCE, CITY, *codes], chain=chain,
+                   vac_lat=rng.uniform(29, 35, m), vac_lon=rng.uniform(114, 120, m),
+                   vac_head=rng.integers(1, 30, m).astype(float),
+                   vac_comm=rng.integers(-1, n, m))
+    texts = encode_map_base(base)
+    assert len(texts) > 1
+    assert max(len(t.encode("utf-8")) for t in texts) < 65_535
+    got = decode_map_base(texts)
+    assert got.codes == codes and got.names == names and got.tree_codes == base.tree_codes
+    assert got.chain.tolist() == chain.tolist()
+    for k in STORED_KEYS:
+        np.testing.assert_array_equal(got.values[k], values[k])
+    for a, b in ((got.lat, base.lat), (got.lon, base.lon), (got.vac_lat, base.vac_lat),
+                 (got.vac_lon, base.vac_lon)):
+        assert np.abs(a - b).max() <= 0.5e-6 + 1e-12
+    assert got.vac_head.tolist() == base.vac_head.tolist()
+    assert got.vac_comm.tolist() == base.vac_comm.tolist()
+    with pytest.raises(ValueError, match="incomplete"):
+        decode_map_base(texts[:-1])
 
 
 # ---------------------------------------------------------------- drill-down claims
