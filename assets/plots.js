@@ -7,7 +7,8 @@
  * thread (clock, rotation, polling) for one long stretch. `Plotly.react` is wrapped here so
  * that calls are queued and run one per macrotask: charts of the panel on screen first, the
  * hidden panels' charts after. A chart whose newer figure arrives while it waits is drawn
- * once, with the newest figure. Nothing else of Plotly is touched.
+ * once, with the newest figure, and a figure equal to the one already drawn on that chart is
+ * not drawn again. Nothing else of Plotly is touched.
  */
 (function () {
   'use strict';
@@ -34,6 +35,15 @@
     return !active || active === panel.getAttribute('data-panel');
   }
 
+  /* The figure a react call would draw, as text, taken before Plotly sees it (Plotly writes
+     computed ranges into the layout it is given). A batch change hands every chart a new
+     figure object, and most figures are the same as the one on screen (a monthly trend
+     moves once a day): Plotly.react would still run its whole defaults-and-diff pass. */
+  function figureKey(args) {
+    try { return JSON.stringify(Array.prototype.slice.call(args, 1)); }
+    catch (e) { return null; }
+  }
+
   function settle(job, ok, value) {
     job.waiters.forEach(function (w) { w[ok ? 0 : 1](value); });
   }
@@ -47,11 +57,21 @@
     }
     var job = queue.splice(k, 1)[0];
     var result;
-    if (!job.gd.isConnected) {
-      result = Promise.resolve(job.gd);  // unmounted while waiting: nothing to draw
+    var gd = job.gd;
+    var key = figureKey(job.args);
+    if (!gd.isConnected) {
+      result = Promise.resolve(gd);  // unmounted while waiting: nothing to draw
+    } else if (key !== null && key === gd._drawnKey && gd._fullLayout && gd.data) {
+      result = Promise.resolve(gd);  // the figure on screen already: nothing to redraw
+      window.__plots.skipped++;
     } else {
-      try { result = Promise.resolve(job.real.apply(job.self, job.args)); }
-      catch (e) { result = Promise.reject(e); }
+      gd._drawnKey = null;
+      try {
+        result = Promise.resolve(job.real.apply(job.self, job.args)).then(function (v) {
+          gd._drawnKey = key;
+          return v;
+        });
+      } catch (e) { result = Promise.reject(e); }
     }
     result.then(function (v) { settle(job, true, v); }, function (e) { settle(job, false, e); })
       .then(schedule);
@@ -90,5 +110,5 @@
   if (!window.Plotly) {
     document.addEventListener('DOMContentLoaded', function () { wrap(window.Plotly); });
   }
-  window.__plots = { queue: queue };
+  window.__plots = { queue: queue, skipped: 0 };
 })();

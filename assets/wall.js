@@ -432,6 +432,8 @@
     var active = S.mode === 'region' && S.deck.getAttribute('data-active');
     var sel = active ? ':scope > [data-panel="' + active + '"] .fit' : '.fit';
     Array.prototype.forEach.call(S.deck.querySelectorAll(sel), fitBox);
+    var dots = document.querySelector('.wall-foot .dots');
+    if (dots) fitBox(dots);
   }
 
   function queueFit() {

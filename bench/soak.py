@@ -202,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--probe", choices=("page", "selenium"), default="page",
                    help="page: count (and step) inside the page, read once a second; "
                         "selenium: a script call every 50–250 ms, as before")
+    p.add_argument("--js-flags", default="",
+                   help="more V8 flags for the browser (a diagnosis, e.g. --max-opt=0: is the "
+                        "growth optimised code?)")
     p.add_argument("--save-snapshots", default="",
                    help="a folder: keep each raw heap snapshot there (0.heapsnapshot, …)")
     p.add_argument("--snapshots", default="",
@@ -220,12 +223,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.tour == "children":
         path += "&tour=children"
     print(f"# bench/soak.py  {dt.datetime.now().isoformat(timespec='seconds')}  {machine()}")
-    print(f"  {path}  drive={args.drive}  scale={args.scale}  "
+    print(f"  {path}  drive={args.drive}  scale={args.scale}  js-flags={args.js_flags!r}  "
           f"refresh every {args.refresh_every:g} s", flush=True)
 
     server = Gunicorn(url, workers=2)
     refresher = Refresher(url, args.refresh_every) if args.refresh_every > 0 else None
-    driver = chrome(("--js-flags=--expose-gc", "--enable-precise-memory-info"))
+    driver = chrome((f"--js-flags=--expose-gc {args.js_flags}".strip(),
+                     "--enable-precise-memory-info"))
     severe: list[dict[str, Any]] = []
     try:
         driver.get(server.base + path)

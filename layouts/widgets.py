@@ -398,7 +398,6 @@ def style_figure(fig: go.Figure | dict[str, Any], ctx: dict[str, Any],
         "hovermode": False if ctx["mode"] == "wall" else "closest",
         "separators": ".,",
         "uirevision": "keep",
-        "transition": {"duration": 0},
     })
     # As fig.update_xaxes / update_yaxes: every axis of the layout, the first one always.
     axis = {"gridcolor": c["grid"], "zeroline": False, "automargin": True,

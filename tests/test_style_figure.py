@@ -34,7 +34,7 @@ def reference_style(fig: go.Figure, ctx: dict[str, Any], **layout: Any) -> dict[
         font={"family": widgets.FONT_FAMILY, "size": size, "color": c["text"]},
         margin={"l": 10, "r": 20, "t": 10, "b": 10}, showlegend=False,
         hovermode=False if ctx["mode"] == "wall" else "closest", separators=".,",
-        uirevision="keep", transition={"duration": 0},
+        uirevision="keep",
     )
     fig.update_xaxes(gridcolor=c["grid"], zeroline=False, automargin=True,
                      tickfont={"color": c["muted"]})
