@@ -148,3 +148,46 @@ def test_charts_are_all_drawn_after_a_region_change(browser: Any) -> None:
         "g => g.data && g.data.length && !g.classList.contains('dash-graph--pending')))",
         list(MY_PANELS)), 30, "charts drawn")
     assert severe_logs(browser) == []
+
+
+REDRAW_JS = """
+var done = arguments[arguments.length - 1];
+var gd = document.querySelector('[data-panel="overview"] .js-plotly-plot');
+var draws = 0;
+gd.on('plotly_afterplot', function () { draws++; });
+function fig(y) { return {data: [{type: 'bar', x: ['a', 'b'], y: y}], layout: {height: 200}}; }
+var log = [];
+function note(what) {
+  log.push([what, draws, window.__plots.skipped, gd.data[0].y.slice()]);
+}
+var skipped0 = window.__plots.skipped;
+Plotly.react(gd, fig([3, 4]))
+  .then(function () { note('first'); return Plotly.react(gd, fig([3, 4])); })
+  .then(function () { note('same'); return Plotly.react(gd, fig([5, 6])); })
+  .then(function () { note('changed'); Plotly.purge(gd); return Plotly.react(gd, fig([5, 6])); })
+  .then(function () { note('after purge'); done([skipped0, log]); },
+        function (e) { done(String(e)); });
+"""
+
+
+def test_a_figure_equal_to_the_drawn_one_is_not_redrawn(browser: Any) -> None:
+    """plots.js skips a react call whose figure equals the one on screen, and only that."""
+    browser.get(f"{browser.base}/wall/{CITY}?dwell=3600&poll=3600")
+    wait_for(lambda: filled(browser, "overview", CITY), 30, "overview filled")
+    wait_for(lambda: browser.execute_script(
+        "return window.__plots.queue.length === 0 && Array.from(document.querySelectorAll("
+        "'[data-panel=overview] .js-plotly-plot')).every(g => g.data && g.data.length)"),
+        30, "overview charts drawn")
+    out = browser.execute_async_script(REDRAW_JS)
+    assert isinstance(out, list), out
+    skipped0, log = out
+    steps = {what: (draws, skipped, y) for what, draws, skipped, y in log}
+    first_draws = steps["first"][0]
+    assert first_draws >= 1 and steps["first"][2] == [3, 4]
+    # The same figure again (a new object, equal JSON): nothing drawn, counted as skipped.
+    assert steps["same"][0] == first_draws
+    assert steps["same"][1] == skipped0 + 1
+    # A changed figure is drawn; after a purge the same figure is drawn again.
+    assert steps["changed"][0] > first_draws and steps["changed"][2] == [5, 6]
+    assert steps["after purge"][2] == [5, 6] and steps["after purge"][1] == skipped0 + 1
+    assert severe_logs(browser) == []
