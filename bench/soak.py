@@ -197,6 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--changes", type=int, default=1000)
     p.add_argument("--sample-every", type=int, default=100)
     p.add_argument("--refresh-every", type=float, default=120, help="0: never")
+    p.add_argument("--min-refreshes", type=int, default=0,
+                   help="go on past --changes until this many refreshes (batch changes) have "
+                        "finished: issue 9 goal 5 asks for ≥ 50 (a loaded machine refreshes "
+                        "slowly)")
     p.add_argument("--max-minutes", type=float, default=0,
                    help="stop early (and measure) after this long; 0: no limit")
     p.add_argument("--probe", choices=("page", "selenium"), default="page",
@@ -250,7 +254,11 @@ def main(argv: list[str] | None = None) -> int:
         snaps: list[tuple[int, int, dict[str, list[int]]]] = []
         next_sample = args.sample_every
         stall_since = time.monotonic()
-        while changes < args.changes:
+        def enough() -> bool:
+            done = refresher.done if refresher else 0
+            return changes >= args.changes and done >= args.min_refreshes
+
+        while not enough():
             st = driver.execute_script(PAGE_STATE_JS if args.probe == "page" else STATE_JS)
             now = time.monotonic()
             if args.max_minutes and now - t0 > 60 * args.max_minutes and early is not None:
@@ -279,10 +287,11 @@ def main(argv: list[str] | None = None) -> int:
                 early = measure(driver)
                 samples.append((changes, now - t0, early))
                 print(f"  after {changes} changes ({now - t0:.0f} s): {fmt(early)}", flush=True)
-            if changes >= next_sample and changes < args.changes:
+            if changes >= next_sample and not enough():
                 m = measure(driver)
                 samples.append((changes, now - t0, m))
-                print(f"  after {changes} changes ({now - t0:.0f} s): {fmt(m)}", flush=True)
+                print(f"  after {changes} changes ({now - t0:.0f} s, "
+                      f"{refresher.done if refresher else 0} refreshes): {fmt(m)}", flush=True)
                 next_sample += args.sample_every
             if snap_at and changes >= snap_at[0]:
                 snap_at.pop(0)
