@@ -333,6 +333,27 @@ def _int_or_text(text: str) -> int | str:
         return text
 
 
+def read_body() -> bytes:
+    """The request body, cached; RequestEntityTooLarge when a chunked body passes the limit.
+
+    With Content-Length the limit is checked up front (`_limit_body`). A chunked body has no
+    length: werkzeug reads it up to `max_content_length` and stops there without a word, so
+    the parser would see a body cut short and call it malformed (400). One byte more on the
+    wire means the body was longer than allowed (413).
+    """
+    data = request.get_data(cache=True)
+    limit = request.max_content_length
+    if limit is not None and request.content_length is None and len(data) >= limit:
+        raw = request.environ.get("wsgi.input")
+        try:
+            more = raw.read(1) if raw is not None else b""
+        except (OSError, ValueError):
+            more = b""
+        if more:
+            raise RequestEntityTooLarge()
+    return data
+
+
 def parse_json_body(records: bool = False) -> tuple[Any, Response | None]:
     """The request's JSON, or a 400/413 response instead.
 
@@ -341,8 +362,8 @@ def parse_json_body(records: bool = False) -> tuple[Any, Response | None]:
     record instead of the whole request; the endpoint reads them from `g.exchange_body`.
     """
     try:
+        data = read_body()
         if records:
-            data = request.get_data(cache=True)
             body = json.loads(data, parse_int=_int_or_text)
             g.exchange_body = body
             return body, None

@@ -280,6 +280,41 @@ def test_malformed_and_oversized_requests_are_4xx(site: dict, geo: dict) -> None
         assert "error" in r.json() and "Traceback" not in r.text
 
 
+@pytest.mark.parametrize("path,limit", [(CB, 64 * 1024),
+                                        ("/api/v1/exchange/persons", 32 * 1024 * 1024)])
+def test_chunked_bodies_over_the_limit_are_413_and_up_to_it_are_read(
+        site: dict, path: str, limit: int) -> None:
+    """A body sent without Content-Length is held to the same limit as one with it.
+
+    werkzeug stops reading a chunked body at the limit without an error, so a body cut short
+    used to reach the JSON parser and come back as 400 "malformed".
+    """
+    from dashboard import access
+
+    assert limit == (access.CALLBACK_MAX_BYTES if path == CB else access.EXCHANGE_MAX_BYTES)
+    token = tok(site, CITY, "leader") if path == CB else tok(site, SHUSHAN, "exchange")
+
+    def chunked(n: int) -> requests.Response:
+        body = b"[" + b" " * (n - 2) + b"]"
+
+        def pieces() -> Any:  # a generator: requests sends it chunked, with no length
+            for i in range(0, len(body), 16 * 1024):
+                yield body[i:i + 16 * 1024]
+
+        return requests.post(site["base"] + path, data=pieces(), timeout=120, headers={
+            "Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+
+    for n in (limit + 1, limit + 4096, 3 * limit):
+        r = chunked(n)
+        assert r.status_code == 413, (n, r.status_code, r.text[:200])
+        assert "error" in r.json()
+    for n in (limit - 1, limit):
+        r = chunked(n)
+        # Read whole: an empty array is no callback (400) and no records (200), never 413.
+        assert r.status_code != 413, (n, r.text[:200])
+        assert "malformed JSON" not in r.text, (n, r.text[:200])
+
+
 def test_an_absurd_number_rejects_its_record_not_the_request(site: dict, geo: dict) -> None:
     exchange = tok(site, SHUSHAN, "exchange")
     records = [
