@@ -90,10 +90,10 @@
     asked: {}, prefetchAt: 0, refetchAt: 0, jitter: 10000,
     // Several screens as one wall
     sync: false, tile: null, offset: 0, samples: [], timer: null, boundary: 0,
-    switches: []
+    switches: [], switchNo: 0
   };
 
-  var SAMPLE_KEEP = 20, SAMPLE_BEST = 3, SAMPLE_EVERY = 10000, SWITCH_KEEP = 5000;
+  var SAMPLE_KEEP = 20, SAMPLE_BEST = 3, SAMPLE_EVERY = 10000, SWITCH_KEEP = 200;
 
   function rand(max) { return Math.random() * Math.max(0, max); }
 
@@ -281,9 +281,12 @@
     });
     // `lag`: how long after the step's boundary (by this wall's clock estimate) it switched.
     var nowMs = Date.now();
-    S.switches.push({ at: hiresNow(), idx: S.idx, no: S.sync ? syncStepNo(nowMs) : null,
+    // The last SWITCH_KEEP switches, numbered (`n`) so a reader asks for those after the last
+    // it saw: a log that grew with every switch grew the heap of a wall that runs for months.
+    S.switches.push({ n: S.switchNo++, at: hiresNow(), idx: S.idx,
+                      no: S.sync ? syncStepNo(nowMs) : null,
                       lag: S.sync ? nowMs + S.offset - syncStepNo(nowMs) * S.dwell : null });
-    if (S.switches.length > SWITCH_KEEP) S.switches.shift();
+    if (S.switches.length > SWITCH_KEEP) S.switches.splice(0, S.switches.length - SWITCH_KEEP);
     fetchStep(step);
     S.syncWait = false;
     S.stepAt = Date.now();

@@ -25,7 +25,9 @@ from typing import Any
 from bench.serve import CITY, FILLED_JS, Gunicorn, chrome, ensure_db, machine, pct, wait_for
 
 STATE = "var s = window.__wall && window.__wall.state; "
-SWITCHES_JS = STATE + "return s ? s.switches.slice(arguments[0]) : null;"
+# Switches numbered from `n` on (the page keeps the last 200, each with its number).
+SWITCHES_JS = STATE + ("var n = arguments[0]; "
+                       "return s ? s.switches.filter(function (x) { return x.n >= n; }) : null;")
 OFFSET_JS = STATE + "return s ? [s.offset, s.samples.length] : null;"
 
 
@@ -55,7 +57,8 @@ class Wall:
     def collect(self) -> None:
         """Read the switches recorded since the last read."""
         rows = self.driver.execute_script(SWITCHES_JS, self.seen) or []
-        self.seen += len(rows)
+        if rows:
+            self.seen = rows[-1]["n"] + 1
         self.switches += [{**r, "doc": len(self.reloads)} for r in rows]
 
     def reload(self) -> None:

@@ -22,7 +22,8 @@ ALL_FILLED_JS = """
 return Array.from(document.querySelectorAll('#deck > [data-panel]')).every(function (p) {
   return ((p.querySelector('.as-of') || {}).textContent || '').length > 4; });
 """
-SWITCHES_JS = "return window.__wall.state.switches.slice(arguments[0]);"
+SWITCHES_JS = (
+    "var n = arguments[0]; return window.__wall.state.switches.filter(x => x.n >= n);")
 # Fetches of Dash callbacks, recorded before the page's own scripts run.
 FETCH_HOOK = """
 (function () {
@@ -69,7 +70,7 @@ def test_two_sync_walls_switch_together_and_a_reload_rejoins(browser: Any, secon
     # The first round after a load is slow (first fetch and first draw of each panel, late
     # switches on a busy box; see bench/RESULTS.md); the clock rules from the second round.
     time.sleep(3 * dwell + 0.5)
-    marks = [d.execute_script("return window.__wall.state.switches.length") for d in
+    marks = [d.execute_script("return window.__wall.state.switchNo") for d in
              (browser, second)]
     time.sleep(3 * dwell + 0.5)
     a = browser.execute_script(SWITCHES_JS, marks[0])
@@ -83,7 +84,7 @@ def test_two_sync_walls_switch_together_and_a_reload_rejoins(browser: Any, secon
     second.refresh()
     _load_sync(second, path)
     time.sleep(3 * dwell + 0.5)
-    marks = [d.execute_script("return window.__wall.state.switches.length") for d in
+    marks = [d.execute_script("return window.__wall.state.switchNo") for d in
              (browser, second)]
     time.sleep(3 * dwell + 0.5)
     a = browser.execute_script(SWITCHES_JS, marks[0])
