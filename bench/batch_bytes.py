@@ -7,11 +7,14 @@ position; queries/packing.py), then writes the same batch again in the unpacked 
 (every item in full in every region's row, metrics as dicts: what the code wrote before
 migration 0005) as a second, hidden batch, and prints side by side:
 
-* bytes of JSON written per batch (rows + items), split into lists / metrics / rest;
+* bytes of JSON written per batch (rows + items), split into lists / metrics / rest, and
+  for the packed batch (format 2) by list and by kind of item;
 * the time to read a region with its children (queries.snapshots.region_with_children,
   the uncached part of /api/v1/regions/<code>/metrics and of every panel callback) for
   the province, a city, a county, a township and a community, median of --repeat, from
-  each batch.
+  each batch;
+* the other design (no stored lists): the SQL alone that would read a region's 20 newest
+  placements and 20 newest open vacancies from the source tables at request time.
 
     python -m bench.batch_bytes --url sqlite:////tmp/prov.db [--repeat 20]
 """
@@ -20,18 +23,21 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import platform
 import statistics
 import sys
 import time
+from collections import defaultdict
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 
 from queries.aggregate import compute_snapshot
 from queries.db import init_db, make_engine
 from queries.models import RefreshRun, SnapshotItem, SnapshotRegion
+from queries.packing import read_layout
 from queries.refresh import ROW_COLUMNS, _rows, refresh
 from queries.snapshots import region_with_children
 
@@ -53,6 +59,39 @@ def batch_bytes(engine, batch_id: int) -> dict[str, int]:  # noqa: ANN001
         out["items"] = sum(len(b.encode()) for b in items)
     out["total"] = sum(out.values())
     return out
+
+
+def format2_parts(engine, batch_id: int) -> dict[str, int]:  # noqa: ANN001
+    """Format 2 batches: UTF-8 bytes of each list in the rows and of each kind of item."""
+    out: dict[str, int] = defaultdict(int)
+    kind_of: dict[int, str] = {}
+    with engine.connect() as conn:
+        items = dict(conn.execute(select(SnapshotItem.item_id, SnapshotItem.body)
+                                  .where(SnapshotItem.batch_id == batch_id)).tuples().all())
+        layout = read_layout(items)
+        if layout.get("v") != 2:
+            return {}
+        for path, lists in conn.execute(select(SnapshotRegion.path, SnapshotRegion.lists)
+                                        .where(SnapshotRegion.batch_id == batch_id)):
+            kind_of.update((s, "steps") for s in json.loads(path))
+            for name, value in zip(layout["lists"], json.loads(lists), strict=False):
+                out[f"lists: {name}"] += len(_js(value).encode()) + 1
+                if name == "latest_placements":
+                    groups = [value] if isinstance(value, int) else [g for g, _ in value]
+                    kind_of.update((g, "placement groups") for g in groups)
+                elif name in ("newest_vacancies", "nearby_vacancies"):
+                    ids = value if name == "newest_vacancies" else (value or [[]])[0]
+                    kind_of.update((v, "vacancies") for v in ids)
+                elif name in ("upcoming_fairs", "fe_actions"):
+                    kind_of.update((i, name.replace("_", " ")) for i in value or ())
+    kind_of[0] = "layout"
+    for i, body in items.items():
+        out[f"items: {kind_of.get(i, 'other')}"] += len(body.encode())
+    return dict(out)
+
+
+def _js(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def write_unpacked(engine, batch_id: int) -> int:  # noqa: ANN001
@@ -102,6 +141,37 @@ def read_ms(
     return [statistics.median(t) for t in times]
 
 
+# The other design of issue 13 goal 1: no stored lists, each region's bounded lists read
+# from the source tables when asked (then cached per batch). Its SQL alone, per region:
+# the subtree's communities (regions form a tree by parent_code, not by code prefix), then
+# the 20 newest placements and the 20 newest open vacancies among them.
+SUBTREE = ("WITH RECURSIVE sub(code) AS (SELECT :code UNION ALL "
+           "SELECT r.code FROM regions r JOIN sub ON r.parent_code = sub.code) ")
+REQUEST_TIME_SQL = (
+    SUBTREE + "SELECT p.community_code, p.placed_at, p.form FROM placements p "
+    "WHERE p.community_code IN (SELECT code FROM sub) AND p.placed_on <= :today "
+    "ORDER BY p.placed_at DESC, p.placement_id DESC LIMIT 20",
+    SUBTREE + "SELECT v.vacancy_id, v.title, e.name, v.headcount, v.posted_on FROM vacancies v "
+    "LEFT JOIN employers e ON e.employer_id = v.employer_id "
+    "WHERE v.community_code IN (SELECT code FROM sub) AND v.posted_on <= :today "
+    "AND (v.closed_on IS NULL OR v.closed_on > :today) "
+    "ORDER BY v.posted_on DESC, v.vacancy_id DESC LIMIT 20",
+)
+
+
+def request_time_ms(engine, code: str, repeat: int) -> float:  # noqa: ANN001
+    """Median milliseconds of the two list queries of a region read at request time."""
+    today = AS_OF.date()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        with engine.connect() as conn:
+            for sql in REQUEST_TIME_SQL:
+                conn.execute(text(sql), {"code": code, "today": today}).all()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Refresh, write the unpacked twin, print bytes and read times side by side."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -129,11 +199,19 @@ def main(argv: list[str] | None = None) -> int:
         a, b = unpacked.get(k, 0), packed.get(k, 0)
         ratio = f"{b / a:7.3f}" if a else "      -"
         print(f"{k:10} {a / 1e6:11.2f} MB {b / 1e6:11.2f} MB {ratio}")
+    for part, n in sorted(format2_parts(engine, out.batch_id).items()):
+        print(f"  packed {part:34} {n / 1e6:8.2f} MB")
     print(f"{'read ms':10} {'unpacked':>14} {'packed':>14} {'ratio':>7}  (median of "
           f"{args.repeat}, region_with_children, loadavg {os.getloadavg()[0]:.1f})")
     for level, code in sample_codes(engine, out.batch_id).items():
         a, b = read_ms(engine, (twin, out.batch_id), code, args.repeat)
         print(f"{level:10} {a:11.1f} ms {b:11.1f} ms {b / a:7.2f}  {code}")
+    print(f"{'request-time lists':18} {'stored read':>11} {'SQL only':>11} {'ratio':>7}  (the "
+          f"two lists read from the source tables instead; median of {args.repeat})")
+    for level, code in sample_codes(engine, out.batch_id).items():
+        b = read_ms(engine, (out.batch_id,), code, args.repeat)[0]
+        c = request_time_ms(engine, code, args.repeat)
+        print(f"{level:18} {b:8.1f} ms {c:8.1f} ms {c / b:7.2f}  {code}")
     with engine.begin() as conn:
         conn.execute(SnapshotRegion.__table__.delete().where(SnapshotRegion.batch_id == twin))
         conn.execute(RefreshRun.__table__.delete().where(RefreshRun.id == twin))

@@ -11,10 +11,15 @@ One run prints three results:
     as assets/wall.js does) and leaders drilling down (region page, its callbacks, the JSON
     API), with one refresh (a batch change) during the run; errors must be zero;
 (c) bytes transferred for a cold load of /wall/<city> in headless Chromium (encodedDataLength
-    of every resource, compressed as sent): total and the top five.
+    of every resource, compressed as sent): total and the top five;
+(d) with --flat CITY_URL PROVINCE_URL instead (issue 13 goal 6): the JSON API's metrics and
+    every wall panel callback for the same city and one region per level below it, on a
+    city-scale and a province-scale database (both refreshed), cold (caches cleared) and
+    warm, interleaved; medians side by side and the ratio province ÷ city.
 
     python -m bench.serve                     # scale 1 demo data, 200 walls, 20 leaders, 30 s
     python -m bench.serve --walls 50 --duration 10 --skip c
+    python -m bench.serve --flat sqlite:////tmp/hefei.db sqlite:////tmp/province.db
 The demo database is built once and kept under bench/data/ (git-ignored). Only 127.0.0.1.
 """
 
@@ -492,6 +497,116 @@ def panel_medians(url: str, cb: Callbacks, view: dict[str, Any], n: int = 25) ->
     return ", ".join(out)
 
 
+# ---------------------------------------------------------------------------- (d) flat
+
+
+def _flat_app(url: str) -> dict[str, Any]:
+    """An app on one database (in process), its callbacks and region codes by level."""
+    from dashboard.app import create_app
+    from queries.db import make_engine
+    from queries.snapshots import latest_batch, region_index
+
+    app = create_app({"database_url": url, "timezone": TZ})
+    client = app.server.test_client()
+    cb = Callbacks(client.get("/_dash-dependencies").get_json())
+    engine = make_engine(url)
+    index = region_index(engine, latest_batch(engine).id)
+    engine.dispose()
+    kids: dict[str, list[str]] = defaultdict(list)
+    for r in index:
+        kids[r["parent_code"] or ""].append(r["code"])
+    # The city, then the first child by code at each level below it.
+    codes, code = {}, CITY
+    for level in ("city", "county", "township", "community"):
+        codes[level] = code
+        code = min(kids.get(code) or [""])
+        if not code:
+            break
+    return {"app": app, "client": client, "cb": cb, "codes": codes,
+            "children": {lv: len(kids.get(c, [])) for lv, c in codes.items()},
+            "regions": len(index)}
+
+
+def _flat_requests(a: dict[str, Any], panels: tuple[str, ...]) -> dict[tuple[str, str], Any]:
+    """(level, what) -> a function making that request once (asserting HTTP 200)."""
+    client, cb = a["client"], a["cb"]
+    out: dict[tuple[str, str], Any] = {}
+    for level, code in a["codes"].items():
+        route = cb.body("page.children", {"url.pathname": f"/wall/{code}", "url.search": ""},
+                        ["url.pathname", "url.search"])
+        view = client.post("/_dash-update-component", data=route,
+                           content_type="application/json").get_json()
+        view = view["response"]["view"]["data"]
+
+        def api(code: str = code) -> None:
+            r = client.get(f"/api/v1/regions/{code}/metrics")
+            assert r.status_code == 200, r.status_code
+
+        out[(level, "api metrics")] = api
+        for pid in panels:
+            body = cb.body(panel_marker(pid), panel_values(
+                pid, {"region": code, "panel": None}, None, view), [want_input(pid)])
+
+            def panel(body: bytes = body) -> None:
+                r = client.post("/_dash-update-component", data=body,
+                                content_type="application/json")
+                assert r.status_code == 200, r.status_code
+
+            out[(level, pid)] = panel
+    return out
+
+
+def flat(city_url: str, prov_url: str, repeat: int) -> None:
+    """(d) the same requests on a city-scale and a province-scale database, interleaved."""
+    from dashboard import cache as snapshot_cache
+    from dashboard import callback_cache
+    from layouts import PANEL_IDS
+
+    apps = {"city": _flat_app(city_url), "province": _flat_app(prov_url)}
+    panels = tuple(PANEL_IDS)
+    reqs = {name: _flat_requests(a, panels) for name, a in apps.items()}
+    print(f"(d) serving at city vs province scale: in-process test client, {repeat} rounds, "
+          f"interleaved; cold = both caches cleared before the request (the first request "
+          f"of a batch), warm = cached per batch")
+    for name, a in apps.items():
+        print(f"    {name}: {a['regions']:,} regions; " + ", ".join(
+            f"{lv} {c} ({a['children'][lv]} children)" for lv, c in a["codes"].items()))
+
+    def clear(a: dict[str, Any]) -> None:
+        with a["app"].server.app_context():
+            snapshot_cache.cache.clear()
+            callback_cache.responses.clear()
+
+    times: dict[tuple[str, str, str, str], list[float]] = defaultdict(list)
+    keys = [k for k in reqs["city"] if k in reqs["province"]]
+    for name in apps:  # warm-up: imports, first queries
+        for k in keys:
+            reqs[name][k]()
+    for _ in range(repeat):
+        for k in keys:
+            for name in random.sample(list(apps), 2):
+                clear(apps[name])
+                t0 = time.perf_counter()
+                reqs[name][k]()
+                times[(name, *k, "cold")].append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                reqs[name][k]()
+                times[(name, *k, "warm")].append(time.perf_counter() - t0)
+    print(f"    {'level':10} {'request':16} {'cold city':>10} {'province':>10} {'ratio':>6}"
+          f"   {'warm city':>10} {'province':>10} {'ratio':>6}   (median ms)")
+    worst = {"cold": 0.0, "warm": 0.0}
+    for level, what in keys:
+        row = []
+        for mode in ("cold", "warm"):
+            c = statistics.median(times[("city", level, what, mode)]) * 1000
+            p = statistics.median(times[("province", level, what, mode)]) * 1000
+            worst[mode] = max(worst[mode], p / c)
+            row.append(f"{c:10.2f} {p:10.2f} {p / c:6.2f}")
+        print(f"    {level:10} {what:16} {row[0]}   {row[1]}")
+    print(f"    largest ratio province ÷ city: cold {worst['cold']:.2f}, warm "
+          f"{worst['warm']:.2f} (goal: within 1.10); load average {os.getloadavg()[0]:.1f}")
+
+
 # ---------------------------------------------------------------------------- (b) load
 
 
@@ -754,7 +869,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--refresh-at", type=float, default=2.0, help="batch change, s into window")
     p.add_argument("--pairs", type=int, default=400, help="interleaved pairs for (a)")
     p.add_argument("--skip", default="", help="parts to skip, e.g. 'c' or 'bc'")
+    p.add_argument("--flat", nargs=2, metavar=("CITY_URL", "PROVINCE_URL"),
+                   help="run only (d): the same requests at city and province scale")
+    p.add_argument("--repeat", type=int, default=15, help="rounds for (d)")
     args = p.parse_args(argv)
+    if args.flat:
+        print(f"# bench/serve.py  {dt.datetime.now().isoformat(timespec='seconds')}  "
+              f"{machine()}")
+        flat(*args.flat, args.repeat)
+        return 0
 
     print(f"# bench/serve.py  {dt.datetime.now().isoformat(timespec='seconds')}  {machine()}")
     url = ensure_db(args.scale)

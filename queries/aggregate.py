@@ -65,6 +65,7 @@ from queries.domain import (
     FE_CRITERIA,
     FE_EMPLOYMENT_MIN,
     KEY_GROUPS,
+    LEVELS,
     LONG_TERM_DAYS,
     OVERDUE_DAYS,
     PLACEMENT_FORMS,
@@ -89,9 +90,12 @@ from queries.models import (
     Vacancy,
 )
 from queries.packing import (
+    EPOCH_DAY,
     LAYOUT_ITEM,
-    VACANCY_FIELDS,
+    Table,
     layout_text,
+    pack_metrics,
+    pack_nearby,
     read_layout,
     unpack_row,
 )
@@ -99,7 +103,6 @@ from queries.packing import (
 log = logging.getLogger(__name__)
 
 LATEST_PLACEMENTS = 20
-LATEST_COLUMNS = ("placed_at", "code", "form")
 NEWEST_VACANCIES = 20
 NEARBY_VACANCIES = 30
 TOP_INDUSTRIES = 10
@@ -487,24 +490,6 @@ def _open_vacancies(conn: Any, w: Windows) -> tuple[pd.DataFrame, list[Any]]:
     return df, rows
 
 
-def _vacancy_record(r: Any, names: dict[str, str]) -> dict[str, Any]:
-    """The list record of one vacancy row of _open_vacancies (built only when listed)."""
-    return {
-        "vacancy_id": r.vacancy_id,
-        "title": r.title,
-        "employer": r.employer,
-        "headcount": int(r.headcount),
-        "salary_min": r.salary_min,
-        "salary_max": r.salary_max,
-        "type": r.type,
-        "industry": r.industry,
-        "posted_on": r.posted_on.isoformat(),
-        # The code lets a scoped view leave out the name of a worksite outside its scope.
-        "community_code": r.code,
-        "community_name": names.get(r.code),
-    }
-
-
 def _salary_band(s: float | None) -> str:
     if s is None or (isinstance(s, float) and math.isnan(s)):
         return UNSPECIFIED
@@ -691,12 +676,13 @@ def _days_in_year(year: int) -> int:
 
 
 def _fe_lists(
-    fail: pd.DataFrame, parts: pd.DataFrame, names: dict[str, str], membership: pd.DataFrame
-) -> tuple[dict[str, list[int]], list[str], dict[str, str]]:
+    fail: pd.DataFrame, parts: pd.DataFrame, membership: pd.DataFrame
+) -> tuple[dict[str, list[int]], list[tuple[str, int]], dict[str, tuple[int, float | None]]]:
     """Communities to act on (per region, worst first) and each community's criteria.
 
     Worst first: most criteria failed, then the lowest employment share (none last), then
-    the code. Items carry no counts of persons, only which criteria fail.
+    the code. Items carry no counts of persons, only which criteria fail: (code, mask)
+    with bit i set when FE_CRITERIA[i] fails; criteria[code] is (mask, employment share).
     """
     if fail.empty:
         return {}, [], {}
@@ -706,24 +692,17 @@ def _fe_lists(
                      np.nan)
     n_fail = fail.sum(axis=1).to_numpy()
     codes = fail.index.to_numpy()
-    flags = fail.to_numpy()
-    criteria: dict[str, str] = {}
-    for code, row, sh in zip(codes.tolist(), flags.tolist(), share.tolist(), strict=True):
-        item: dict[str, Any] = {c: {"ok": not bad} for c, bad in zip(FE_CRITERIA, row,
-                                                                      strict=True)}
-        item["employment"]["share"] = None if math.isnan(sh) else round(sh, 4)
-        criteria[code] = _js(item)
+    weights = 1 << np.arange(len(FE_CRITERIA))
+    masks = dict(zip(codes.tolist(), (fail.to_numpy().astype(np.int64) @ weights).tolist(),
+                     strict=True))
+    criteria = {code: (masks[code], None if math.isnan(sh) else round(sh, 4))
+                for code, sh in zip(codes.tolist(), share.tolist(), strict=True)}
     order = pd.DataFrame({"code": codes, "n": n_fail, "share": share})
     order = order[order["n"] > 0].sort_values(
         ["n", "share", "code"], ascending=[False, True, True], na_position="last",
         kind="stable",
     ).reset_index(drop=True)
-    bad = dict(zip(codes.tolist(), flags.tolist(), strict=True))
-    items = [
-        _js({"code": c, "name": names.get(c),
-             "failing": [k for k, b in zip(FE_CRITERIA, bad[c], strict=True) if b]})
-        for c in order["code"].tolist()
-    ]
+    items = [(c, masks[c]) for c in order["code"].tolist()]
     return _top_per_region(order, membership, FE_ACTIONS), items, criteria
 
 
@@ -1041,16 +1020,6 @@ def _assemble(
 
     # Only records that some list shows are serialised.
     open_rows = open_vac["rec"].tolist() if not open_vac.empty else []
-    vac_json: dict[int, str] = {}
-
-    def vj(rec: int) -> str:
-        text = vac_json.get(rec)
-        if text is None:
-            record = _vacancy_record(vac_records[rec], names)
-            # Stored as the array of its values (queries.packing.VACANCY_FIELDS).
-            text = vac_json[rec] = _js([record[k] for k in VACANCY_FIELDS])
-        return text
-
     fair_pos = _top_per_region(upcoming, membership, UPCOMING_FAIRS)
     fair_items = [
         _js({"held_on": d.isoformat() if hasattr(d, "isoformat") else str(d)[:10],
@@ -1058,11 +1027,10 @@ def _assemble(
         for d, t, m, c in zip(*(upcoming[k].tolist() if not upcoming.empty else []
                                 for k in ("held_on", "title", "mode", "code")), strict=True)
     ]
-    actions, action_items, criteria = _fe_lists(fail, parts, names, membership)
+    actions, action_items, criteria = _fe_lists(fail, parts, membership)
     expected = round(w.today.timetuple().tm_yday / _days_in_year(w.today.year), 4)
 
     clock.lap("lists")
-    zone = ZoneInfo(tz)
     targets_by_region: dict[str, dict[str, float]] = defaultdict(dict)
     for code, metric, target in zip(
         targets.get("region_code", []), targets.get("metric", []), targets.get("target", []),
@@ -1071,114 +1039,116 @@ def _assemble(
         if metric in METRIC_KEYS:
             targets_by_region[code][metric] = float(target)
 
-    # One text per listed placement, shared by every region whose list shows it: what
-    # _js([placed_at, community_code, community_name, form]) gives, with each distinct
-    # code, name and form escaped once.
-    code_js = {c: _js(c) for c in set(latest.get("code", []))}
-    name_js = {c: _js(names.get(c)) for c in code_js}
-    form_js = {f: _js(f) for f in set(latest.get("form", []))}
-    # An ISO 8601 timestamp has nothing JSON escapes: it is quoted as it is.
-    # Stored as the array of its values (queries.packing.PLACEMENT_FIELDS).
-    latest_items = [
-        f'["{_local_iso(at, zone)}",{code_js[c]},{name_js[c]},{form_js[f]}]'
-        for at, c, f in zip(
-            *(latest[k].tolist() if not latest.empty else [] for k in LATEST_COLUMNS),
-            strict=True,
-        )
-    ]
-    steps = {c: _js({"code": c, "name": names[c], "level": levels[c]}) for c in names}
-    step_keys = {c: i for i, c in enumerate(names)}
-    # Each shown item's text once per batch, numbered in order of first use; the lists
-    # hold the numbers (queries.packing). Item LAYOUT_ITEM is set once the keys are known.
-    items: list[str] = [""]
-    item_id: dict[tuple[str, int], str] = {}
+    # Format 2 of queries.packing. Items 1..N are the regions' path steps; the others are
+    # numbered in order of first use, each shown item's text written once per batch.
+    levels_t, forms_t = Table(LEVELS), Table(PLACEMENT_FORMS)
+    types_t, industries_t = Table(VACANCY_TYPES), Table()
+    items: list[str] = [""]  # LAYOUT_ITEM is set once the keys are known
+    step_of: dict[str, int] = {}
+    for c in names:
+        step_of[c] = len(items)
+        items.append(_js([c, names[c], levels_t.code(levels[c])]))
+    item_id: dict[tuple[str, Any], int] = {}
 
-    def ref(kind: str, key: int, text_of: Callable[[int], str]) -> str:
+    def ref(kind: str, key: Any, text_of: Callable[[Any], str]) -> int:
         i = item_id.get((kind, key))
         if i is None:
-            i = item_id[(kind, key)] = str(len(items))
+            i = item_id[(kind, key)] = len(items)
             items.append(text_of(key))
         return i
 
-    def latest_text(i: int) -> str:
-        return latest_items[i]
+    def vj(rec: int) -> str:
+        r = vac_records[rec]
+        return _js([r.vacancy_id, r.title, r.employer, int(r.headcount), r.salary_min,
+                    r.salary_max, types_t.code(r.type), industries_t.code(r.industry),
+                    (r.posted_on - EPOCH_DAY).days, step_of.get(r.code, r.code)])
+
+    # Placement groups: one item per region code with its newest placements (the
+    # frame's order), [step, t, form, dt, form, ...] with local wall-clock seconds.
+    codes = latest["code"].tolist() if not latest.empty else []
+    group_pos: dict[str, list[int]] = defaultdict(list)
+    rank: list[int] = []
+    for pos, c in enumerate(codes):
+        rank.append(len(group_pos[c]))
+        group_pos[c].append(pos)
+    if codes:
+        ns = pd.to_datetime(latest["placed_at"]).to_numpy("datetime64[ns]").astype(np.int64)
+        secs = (ns // 1_000_000_000).tolist()  # floor: isoformat drops sub-seconds too
+        forms = [forms_t.code(f) for f in latest["form"].tolist()]
+
+    def group_text(c: str) -> str:
+        ps = group_pos[c]
+        flat: list[Any] = [step_of.get(c, c), secs[ps[0]], forms[ps[0]]]
+        for a, b in zip(ps, ps[1:], strict=False):
+            flat += [secs[a] - secs[b], forms[b]]
+        return _js(flat)
+
+    def latest_list(code: str) -> Any:
+        ps = latest_pos.get(code, ())
+        if ps and len(ps) == len(group_pos[code]) and all(codes[p] == code for p in ps):
+            return ref("g", code, group_text)  # the region's own group, whole
+        return [[ref("g", codes[p], group_text), rank[p]] for p in ps]
+
+    def action_text(i: int) -> str:
+        c, mask = action_items[i]
+        return _js([step_of.get(c, c), mask])
 
     def fair_text(i: int) -> str:
         return fair_items[i]
 
-    def action_text(i: int) -> str:
-        return action_items[i]
-
-    step_codes = list(names)
-
-    def step_text(i: int) -> str:
-        return steps[step_codes[i]]
-
     keys: list[str] | None = None
+    key_index: dict[str, int] = {}
     out: dict[str, dict] = {}
     part_cols = list(rolled.columns)
     part_rows = dict(zip(rolled.index.tolist(), rolled.to_numpy().tolist(), strict=True))
     for code in regions["code"]:
         p = dict(zip(part_cols, part_rows[code], strict=True))
         metrics = _metrics_of(p)
-        series = {label: p[f"pl_m{i}"] for i, (label, _, _) in enumerate(w.months)}
-        tg = {}
+        if keys is None:
+            keys = list(metrics)
+            key_index = {k: i for i, k in enumerate(keys)}
+        series = [p[f"pl_m{i}"] for i in range(len(w.months))]
+        tg = []
         for metric, target in targets_by_region.get(code, {}).items():
             value = metrics[metric]
             done = None if value is None or target == 0 else round(value / target, 4)
-            tg[metric] = {"target": target, "completion": done, "expected": expected}
+            tg.append([key_index[metric], target, done])
         band_counts = bands.get(code, {})
-        lists = "".join((
-            '{"latest_placements":[',
-            ",".join([ref("p", i, latest_text) for i in latest_pos.get(code, ())]),
-            '],"newest_vacancies":[',
-            ",".join([ref("v", open_rows[i], vj) for i in newest_pos.get(code, ())]),
-            '],"by_industry":',
-            # [[industry, headcount], ...] and the bands' headcounts (queries.packing).
-            _js([[d["industry"], d["headcount"]]
-                 for d in _industry_list(industries.get(code, {}))]),
-            ',"salary_bands":',
-            _js([band_counts.get(b, 0) for b in SALARY_BANDS]),
-            ',"upcoming_fairs":[',
-            ",".join([ref("f", i, fair_text) for i in fair_pos.get(code, ())]),
-            '],"fe_actions":[',
-            ",".join([ref("a", i, action_text) for i in actions.get(code, ())]),
-            "]",
-        ))
-        if code in criteria:
-            lists += f',"fe_criteria":{criteria[code]}'
-        if levels[code] == "community":
-            # [id, d]: read back as {**record, "distance_km": d} (a finite float, which
-            # json writes as its repr).
-            near = ",".join([
-                f'[{ref("v", rec, vj)},{round(d, 2)!r}]' for rec, d in nearby.get(code, ())
-            ])
-            lists = f'{lists},"nearby_vacancies":[{near}]}}'
-        else:
-            lists += "}"
+        lists: list[Any] = [
+            latest_list(code),
+            [ref("v", open_rows[i], vj) for i in newest_pos.get(code, ())],
+            [x for d in _industry_list(industries.get(code, {}))
+             for x in (industries_t.code(d["industry"]), d["headcount"])],
+            [band_counts.get(b, 0) for b in SALARY_BANDS],
+            [ref("f", i, fair_text) for i in fair_pos.get(code, ())],
+            [ref("a", i, action_text) for i in actions.get(code, ())],
+        ]
+        community = levels[code] == "community"
+        if code in criteria or community:
+            lists.append(list(criteria[code]) if code in criteria else None)
+        text = _js(lists)
+        if community:
+            near = nearby.get(code, ())
+            # Read back as {**record, "distance_km": d}, d = round(distance, 2).
+            text = text[:-1] + "," + pack_nearby(
+                [str(ref("v", rec, vj)) for rec, _d in near], [round(d, 2) for _r, d in near]
+            ) + "]"
         out[code] = {
             "code": code,
             "name": names[code],
             "level": levels[code],
             "parent_code": parents[code],
-            "path": "[" + ",".join([ref("s", step_keys[c], step_text)
-                                    for c in reversed(chains[code])]) + "]",
+            "path": _js([step_of[c] for c in reversed(chains[code])]),
             # By position: the keys are written once, in the batch's layout item.
-            "metrics": _js(list(metrics.values())),
-            "series": _js(list(series.values())),
+            "metrics": pack_metrics(list(metrics.values())),
+            "series": _js(series),
             "targets": _js(tg),
-            "lists": lists,
+            "lists": text,
         }
-        if keys is None:
-            keys = list(metrics)
     clock.lap("regions")
-    items[LAYOUT_ITEM] = layout_text(keys or [], [label for label, _, _ in w.months],
-                                     SALARY_BANDS)
+    items[LAYOUT_ITEM] = layout_text(
+        keys or [], [label for label, _, _ in w.months], SALARY_BANDS, tz=tz,
+        levels=levels_t.values, forms=forms_t.values, types=types_t.values,
+        industries=industries_t.values, criteria=list(FE_CRITERIA), expected=expected,
+    )
     return out, items
-
-
-def _local_iso(value: Any, zone: ZoneInfo) -> str:
-    """A naive local datetime (or pandas Timestamp) as ISO 8601 with the local offset."""
-    if isinstance(value, pd.Timestamp):
-        value = value.to_pydatetime()
-    return value.replace(tzinfo=zone).isoformat(timespec="seconds")

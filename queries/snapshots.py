@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, or_, select, text
 
 from queries.models import RefreshRun, SnapshotItem, SnapshotRegion
-from queries.packing import LAYOUT_ITEM, read_layout, row_item_ids, unpack_row
+from queries.packing import LAYOUT_ITEM, read_layout, row_item_ids, step_ids, unpack_row
 from queries.refresh import PendingFailure, lock_holder, pending_failure
 
 
@@ -77,10 +77,11 @@ def batch_items(conn: Any, batch_id: int, ids: set[int]) -> dict[int, str]:
     return dict(conn.execute(stmt).tuples().all())
 
 
-def _unpack(regions: list[dict[str, Any]], items: dict[int, str]) -> None:
+def _unpack(
+    regions: list[dict[str, Any]], items: dict[int, str], parsed: dict[int, Any]
+) -> None:
     """Expand the rows' metrics, series, path and list items in place (queries.packing)."""
     layout = read_layout(items)
-    parsed: dict[int, Any] = {}
     for r in regions:
         unpack_row(r, items, layout, parsed)
 
@@ -101,7 +102,12 @@ def region_with_children(
             ids |= row_item_ids(r)
         packed = bool(ids) or any(isinstance(r["metrics"], list) for r in decoded)
         items = batch_items(conn, batch_id, ids) if packed else {}
-    _unpack(decoded, items)
+        parsed: dict[int, Any] = {}
+        # Format 2 items name their communities by step id: those not read yet.
+        steps = step_ids(decoded, items, parsed) if packed else set()
+        if steps:
+            items.update(batch_items(conn, batch_id, steps))
+    _unpack(decoded, items, parsed)
     region = None
     children = []
     for r in decoded:

@@ -60,6 +60,7 @@ def inflate(engine: Engine, count: Count, communities_of: str | None = None) -> 
             row = unpack_row({"path": json.loads(r.path or "[]"),
                               "metrics": json.loads(r.metrics or "{}"),
                               "series": json.loads(r.series or "{}"),
+                              "targets": json.loads(r.targets or "{}"),
                               "lists": json.loads(r.lists or "{}")}, stored, layout)
             metrics = {k: count(k, v) if _num(v) and k not in NOT_COUNTS else v
                        for k, v in row["metrics"].items()}
@@ -68,7 +69,7 @@ def inflate(engine: Engine, count: Count, communities_of: str | None = None) -> 
                 if isinstance(values, dict):
                     series[name] = {k: count(name, v) if _num(v) else v
                                     for k, v in values.items()}
-            targets = json.loads(r.targets or "{}")
+            targets = row["targets"]
             for key, tg in targets.items():
                 if isinstance(tg, dict) and key not in NOT_COUNTS and _num(tg.get("target")):
                     tg["target"] = count(key, tg["target"])

@@ -34,19 +34,29 @@ def test_each_vacancy_is_stored_once_and_read_back_everywhere(engine) -> None:  
     # No region row carries an item's text, a metric key, a month or a region's name.
     assert not any('"V' in r.lists or "2025-04" in r.lists for r in rows)
     assert all(r.metrics.startswith("[") and r.series.startswith("[") for r in rows)
-    assert not any('"name"' in r.path for r in rows)
+    assert not any('"name"' in r.path or "社区" in r.path for r in rows)
     items = items_of(engine, out.batch_id)
     layout = json.loads(items.pop(0))
+    assert layout["v"] == 2
     assert sorted(layout["metrics"]) == sorted(METRIC_KEYS)
     # The 12 months ending with T's month (2025-04), oldest first.
     assert layout["months"][0] == "2024-05" and layout["months"][-1] == "2025-04"
     assert len(layout["months"]) == 12
-    # Vacancy items are arrays of their 11 fields, the id first.
-    values = [json.loads(b) for b in items.values()]
-    vacancies = [v[0] for v in values if isinstance(v, list) and len(v) == 11]
+    # Items 1..9 are the nine regions' steps; vacancy items are arrays of 10 values, the
+    # id first and the worksite community's step last (its code and name are there).
+    steps = {i: json.loads(items[i]) for i in range(1, 10)}
+    assert sorted(s[0] for s in steps.values()) == sorted([A1, A1a, A1b, A, B1a, C] + [
+        "340103000000", "340103001000", "340103002000"])
+    values = [json.loads(b) for i, b in items.items() if i > 9]
+    vacancies = {v[0]: v for v in values if isinstance(v, list) and len(v) == 10
+                 and isinstance(v[0], str)}
     # Open at T (hand-worked in test_metrics_handmade): V1, V4, V5; V1 is listed by A1b,
     # A1, A and C (newest) and by A1a (nearby), yet stored once.
     assert sorted(vacancies) == ["V1", "V4", "V5"]
+    assert steps[vacancies["V1"][9]][:2] == [A1b, "乙社区"]
+    # No item repeats a region's code or name, nor writes a date as text.
+    assert not any(A1b in b or "社区" in b or "2025-" in b
+                   for i, b in items.items() if i > 9 and not b.startswith("{"))
     for code in (A1b, A1, A, C):
         region, _ = region_with_children(engine, out.batch_id, code)
         assert "V1" in [v["vacancy_id"] for v in region["lists"]["newest_vacancies"]]
