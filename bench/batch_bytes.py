@@ -86,7 +86,8 @@ def format2_parts(engine, batch_id: int) -> dict[str, int]:  # noqa: ANN001
                     kind_of.update((i, name.replace("_", " ")) for i in value or ())
     kind_of[0] = "layout"
     for i, body in items.items():
-        out[f"items: {kind_of.get(i, 'other')}"] += len(body.encode())
+        kind = kind_of.get(i, "map (issue 14)" if i < 0 else "other")
+        out[f"items: {kind}"] += len(body.encode())
     return dict(out)
 
 
