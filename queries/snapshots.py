@@ -77,6 +77,16 @@ def batch_items(conn: Any, batch_id: int, ids: set[int]) -> dict[int, str]:
     return dict(conn.execute(stmt).tuples().all())
 
 
+def _parse_arrays(items: dict[int, str], parsed: dict[int, Any]) -> None:
+    """Decode the items in one json.loads (a thousand separate calls cost more at city
+    level) and keep the arrays: queries.packing reads only scalars from them."""
+    ids = [i for i in items if i != LAYOUT_ITEM]
+    values = json.loads("[" + ",".join([items[i] for i in ids]) + "]") if ids else []
+    for i, value in zip(ids, values, strict=True):
+        if isinstance(value, list):
+            parsed[i] = value
+
+
 def _unpack(
     regions: list[dict[str, Any]], items: dict[int, str], parsed: dict[int, Any]
 ) -> None:
@@ -107,10 +117,13 @@ def region_with_children(
         packed = bool(ids) or any(isinstance(r["metrics"], list) for r in decoded)
         items = batch_items(conn, batch_id, ids) if packed else {}
         parsed: dict[int, Any] = {}
+        _parse_arrays(items, parsed)
         # Format 2 items name their communities by step id: those not read yet.
         steps = step_ids(decoded, items, parsed) if packed else set()
         if steps:
-            items.update(batch_items(conn, batch_id, steps))
+            more = batch_items(conn, batch_id, steps)
+            _parse_arrays(more, parsed)
+            items.update(more)
     _unpack(decoded, items, parsed)
     region = None
     children = []
