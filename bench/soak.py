@@ -77,7 +77,10 @@ return [s.stepAt, s.idx, s.shownAt, el ? el.getAttribute('data-panel') : null,
 
 MEMORY_JS = """
 gc(); gc();
-return [performance.memory.usedJSHeapSize, performance.memory.totalJSHeapSize];
+var st = window.dash_stores && window.dash_stores[0] && window.dash_stores[0].getState();
+var past = st && st.history ? st.history.past : [];
+return [performance.memory.usedJSHeapSize, performance.memory.totalJSHeapSize, past.length,
+        JSON.stringify(past).length];
 """
 
 
@@ -85,17 +88,20 @@ def measure(driver: Any) -> dict[str, float]:
     """JS heap after a forced gc (MB), plus DOM node and listener counts."""
     driver.execute_script("gc();")
     time.sleep(0.3)
-    used, total = driver.execute_script(MEMORY_JS)
+    used, total, past, past_chars = driver.execute_script(MEMORY_JS)
     counters = driver.execute_cdp_cmd("Memory.getDOMCounters", {})
     return {"used_mb": used / 2**20, "total_mb": total / 2**20,
             "nodes": counters.get("nodes", 0), "listeners": counters.get("jsEventListeners", 0),
-            "documents": counters.get("documents", 0)}
+            "documents": counters.get("documents", 0),
+            # Dash's undo history: one entry per set_props of a callback input (want stores)
+            "history": past, "history_kb": past_chars / 1024}
 
 
 def fmt(m: dict[str, float]) -> str:
     """One line of a memory sample."""
     return (f"usedJSHeapSize {m['used_mb']:.2f} MB (total {m['total_mb']:.2f} MB), "
-            f"DOM nodes {m['nodes']}, listeners {m['listeners']}, documents {m['documents']}")
+            f"DOM nodes {m['nodes']}, listeners {m['listeners']}, documents {m['documents']}, "
+            f"Dash history {m['history']} entries ({m['history_kb']:.0f} kB as JSON)")
 
 
 SAVE_DIR: str = ""  # --save-snapshots: where raw snapshots go (bench/heapdiff.py reads them)
