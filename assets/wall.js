@@ -526,7 +526,29 @@
     }
   }
 
+  /* Dash records every set_props of a callback input (the want stores, `batch`, `target`)
+     in its undo history, `state.history.past`, which nothing here reads (no undo buttons):
+     about nine entries per batch change for the life of the page (bench/soak.py: 1,045
+     entries after 115 batches). Its own REVERT action drops the newest entry again (it only
+     moves history; nothing is re-run), so the history stays at HISTORY_KEEP entries.
+     Dash 4.1.0 internals (window.dash_stores), hence every step is checked. */
+  var HISTORY_KEEP = 20;
+
+  function trimHistory() {
+    var stores = window.dash_stores;
+    if (!stores || !stores.forEach) return;
+    stores.forEach(function (st) {
+      if (!st || !st.getState || !st.dispatch) return;
+      for (var i = 0; i < 100; i++) {
+        var h = st.getState().history;
+        if (!h || !h.past || h.past.length <= HISTORY_KEEP) return;
+        st.dispatch({ type: 'REVERT' });
+      }
+    });
+  }
+
   function tick() {
+    trimHistory();
     var deck = document.getElementById('deck');
     if (deck !== S.deck) setup(deck);
     if (!deck) return;

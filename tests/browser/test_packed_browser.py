@@ -6,6 +6,7 @@ through `pack`): the same text and the same classes in the same order.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import urlparse
 
@@ -190,4 +191,30 @@ def test_a_figure_equal_to_the_drawn_one_is_not_redrawn(browser: Any) -> None:
     # A changed figure is drawn; after a purge the same figure is drawn again.
     assert steps["changed"][0] > first_draws and steps["changed"][2] == [5, 6]
     assert steps["after purge"][2] == [5, 6] and steps["after purge"][1] == skipped0 + 1
+    assert severe_logs(browser) == []
+
+
+HISTORY_JS = "return window.dash_stores[0].getState().history.past.length;"
+
+
+def test_dash_undo_history_stays_bounded_on_a_wall(browser: Any) -> None:
+    """Every set_props of a want store lands in Dash's undo history; wall.js keeps it short.
+
+    Without the trim a wall's history grew by about nine entries per batch change for as
+    long as the page lived (bench/soak.py).
+    """
+    browser.get(f"{browser.base}/wall/{CITY}?dwell=3600&poll=3600")
+    wait_for(lambda: filled(browser, "overview", CITY), 30, "overview filled")
+    # 60 asks, as 60 batch changes would make: each one is recorded by Dash.
+    browser.execute_script("""
+      var b = window.__wall.state.batch || null;
+      for (var i = 0; i < 60; i++) {
+        window.dash_clientside.set_props('want-overview',
+          {data: {region: arguments[0], panel: null, batch: b}});
+      }""", CITY)
+    wait_for(lambda: browser.execute_script(HISTORY_JS) <= 20, 5, "history trimmed")
+    # Nothing else moved: the panel still shows the city, the page logged no error.
+    time.sleep(1.0)
+    assert filled(browser, "overview", CITY)
+    assert browser.execute_script(HISTORY_JS) <= 20
     assert severe_logs(browser) == []
