@@ -21,8 +21,19 @@ and prints refresh ÷ floor for both floors (target ≤ 2.0) and the refresh's p
 (peak RSS, VmHWM, of a fresh child process that only runs the refresh, and how much of it
 the refresh added).
 
+Then full and incremental side by side (issue 13, target incremental ≤ 0.1 × full): a
+share (`--changed`, 1 %) of the rows of persons, households, vacancies, placements and
+assistance is re-imported through the importer with one value changed (so the changes are
+marked as in production), then one refresh is timed; alternately incremental (the
+default path) and `full=True`, each after its own change, same database. Three kinds of
+change: `scattered` (random rows anywhere) and `clustered` (rows of a random 1 % of the
+communities, as when a few service halls upload their records), and clustered without
+vacancies (a vacancy also marks every community within 3 km of its worksite).
+
     python -m bench.refresh                 # scales 2 and 20 (≈100k and ≈1M persons)
     python -m bench.refresh --scales 2 --repeat 5 --backends sqlite
+    python -m bench.refresh --scales 2 --no-floor     # only full vs incremental
+    python -m bench.refresh --url sqlite:////tmp/prov.db --no-floor   # a database made elsewhere
 Data is built once and kept (bench/data/*.db, PostgreSQL schemas bench_s<scale>).
 """
 
@@ -33,14 +44,16 @@ import datetime as dt
 import multiprocessing as mp
 import os
 import platform
+import random
 import resource
 import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, create_engine, func, inspect, select, text
+from sqlalchemy import Engine, bindparam, create_engine, func, inspect, select, text
 
 from queries.db import init_db, make_engine
 from queries.models import Person
@@ -60,6 +73,7 @@ ROW_FLOOR_COLUMNS = {
 # Fixed data day and as-of instant so every run measures the same work.
 DATA_DAY = dt.date(2026, 11, 20)
 AS_OF = dt.datetime(2026, 11, 20, 18, 0, tzinfo=ZoneInfo(TZ))
+AS_OF_USED = [AS_OF]  # --as-of (a database made elsewhere, for another day)
 
 
 def db_url(backend: str, scale: float) -> str:
@@ -181,23 +195,174 @@ def refresh_peak_memory(url: str) -> tuple[float, float]:
     return after / 1024, (after - before) / 1024
 
 
+# ---------------------------------------------------------------- full vs incremental
+CHANGE_TABLES = ("persons", "households", "vacancies", "placements", "assistance")
+
+
+def _records(table: str, rows: list[Any]) -> list[dict[str, Any]]:
+    """Exchange records of stored rows, each with one value changed."""
+    from queries.domain import ASSISTANCE_KINDS, KEY_GROUPS, PLACEMENT_FORMS
+
+    out = []
+    for r in rows:
+        m = dict(r._mapping)
+        if table == "persons":
+            rec = {k: m[k] for k in ("person_id", "community_code", "status", "gender",
+                                     "birth_year", "education", "registered_on",
+                                     "household_id", "unemployed_since")}
+            rec["seeking_job"] = not m["seeking_job"]
+            rec["key_groups"] = ";".join(g for g in KEY_GROUPS if m.get(f"kg_{g}"))
+        elif table == "households":
+            rec = {k: m[k] for k in ("household_id", "community_code", "zero_identified_on",
+                                     "zero_cleared_on")}
+        elif table == "vacancies":
+            rec = {k: m[k] for k in ("vacancy_id", "employer_id", "community_code", "lat",
+                                     "lon", "title", "type", "salary_min", "salary_max",
+                                     "industry", "posted_on", "closed_on")}
+            rec["headcount"] = m["headcount"] % 9 + 1
+        elif table == "placements":
+            rec = {k: m[k] for k in ("placement_id", "person_id", "vacancy_id",
+                                     "community_code", "placed_at")}
+            rec["form"] = PLACEMENT_FORMS[(PLACEMENT_FORMS.index(m["form"]) + 1) % 5]
+        else:
+            rec = {k: m[k] for k in ("record_id", "person_id", "community_code", "served_on")}
+            rec["kind"] = ASSISTANCE_KINDS[(ASSISTANCE_KINDS.index(m["kind"]) + 1) % 6]
+        out.append({k: (v.isoformat() if hasattr(v, "isoformat") else v)
+                    for k, v in rec.items() if v is not None})
+    return out
+
+
+def change_rows(engine: Engine, share: float, clustered: bool, seed: int,
+                tables: tuple[str, ...] = CHANGE_TABLES) -> tuple[int, float]:
+    """Re-import `share` of the source rows with a value changed; (rows, seconds)."""
+    from queries.importer import import_records
+
+    rnd = "RANDOM()" if engine.dialect.name in ("sqlite", "postgresql") else "RAND()"
+    t0 = time.perf_counter()
+    n_rows = 0
+    with engine.connect() as conn:
+        comms = conn.execute(text(
+            "SELECT code FROM regions WHERE level = 'community' ORDER BY code")).scalars().all()
+        counts = {t: conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar_one()
+                  for t in CHANGE_TABLES}
+        pick = random.Random(seed).sample(list(comms), max(1, round(share * len(comms))))
+    for t in tables:
+        n = max(1, round(share * counts[t]))
+        with engine.connect() as conn:
+            if clustered:
+                rows = conn.execute(text(
+                    f"SELECT * FROM {t} WHERE community_code IN :codes LIMIT {n}"
+                ).bindparams(bindparam("codes", pick, expanding=True))).all()
+            else:
+                rows = conn.execute(text(f"SELECT * FROM {t} ORDER BY {rnd} LIMIT {n}")).all()
+        recs = _records(t, rows)
+        _, rejected = import_records(engine, t, recs, tz=TZ)
+        if rejected:
+            raise RuntimeError(f"{t}: {len(rejected)} rejected, e.g. {rejected[0]}")
+        n_rows += len(recs)
+    return n_rows, time.perf_counter() - t0
+
+
+def marked_regions(engine: Engine) -> int:
+    """Distinct region codes marked changed since the last batch."""
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT COUNT(DISTINCT code) FROM refresh_marks")).scalar_one()
+
+
+def timed_refresh(engine: Engine, full: bool) -> tuple[float, bool]:
+    """Seconds of one refresh and whether it was incremental."""
+    from queries import incremental as inc
+    from queries.refresh import refresh
+
+    seen: list[bool] = []
+    real = inc.plan
+
+    def spy(*a: Any, **k: Any) -> Any:
+        p = real(*a, **k)
+        seen.append(p.full)
+        return p
+
+    inc.plan = spy
+    try:
+        t0 = time.perf_counter()
+        outcome = refresh(engine, as_of=AS_OF_USED[0], tz=TZ, full=full)
+        elapsed = time.perf_counter() - t0
+    finally:
+        inc.plan = real
+    if outcome.status != "ok":
+        raise RuntimeError(f"refresh failed: {outcome.error}")
+    return elapsed, not seen[0]
+
+
+def full_vs_incremental(engine: Engine, share: float, repeat: int, label: str) -> None:
+    """Print full and incremental refresh times after `share` of the rows changed."""
+    timed_refresh(engine, True)  # a base for the increments, and warm caches
+    no_vac = tuple(t for t in CHANGE_TABLES if t != "vacancies")
+    for kind, clustered, tables in (("scattered", False, CHANGE_TABLES),
+                                    ("clustered", True, CHANGE_TABLES),
+                                    ("clustered-no-vacancies", True, no_vac)):
+        fulls, incs, marks, imports, rows = [], [], [], [], 0
+        for i in range(repeat):  # interleaved so machine noise hits both sides
+            rows, secs = change_rows(engine, share, clustered, seed=2 * i + clustered,
+                                     tables=tables)
+            imports.append(secs)
+            marks.append(marked_regions(engine))
+            t, was_inc = timed_refresh(engine, False)
+            if not was_inc:
+                print(f"  note: the {kind} change was refreshed in full (too many regions)")
+            incs.append(t)
+            change_rows(engine, share, clustered, seed=2 * i + clustered + 100, tables=tables)
+            fulls.append(timed_refresh(engine, True)[0])
+        f, n = statistics.median(fulls), statistics.median(incs)
+        print(f"{label:32} {kind:22} changed={share:.0%} ({rows:,} rows, "
+              f"{statistics.median(marks):,.0f} regions marked)  full={f:7.3f}s  "
+              f"incremental={n:7.3f}s  incremental/full={n / f:5.3f}  (target ≤ 0.1)  "
+              f"import of the change={statistics.median(imports):6.2f}s  "
+              f"all full={[round(x, 2) for x in fulls]}  "
+              f"all incremental={[round(x, 2) for x in incs]}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print one line per backend and size."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scales", default="2,20", help="demo scales (1 ≈ 50,000 persons)")
     p.add_argument("--backends", default="sqlite,postgresql")
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--changed", type=float, default=0.01,
+                   help="share of rows changed before an incremental refresh")
+    p.add_argument("--no-floor", action="store_true",
+                   help="only full vs incremental (no floors, no peak memory)")
+    p.add_argument("--url", default=None,
+                   help="measure full vs incremental on this database (made elsewhere)")
+    p.add_argument("--as-of", default=None, help="ISO 8601 as-of instant for --url")
     args = p.parse_args(argv)
+    if args.as_of:
+        AS_OF_USED[0] = dt.datetime.fromisoformat(args.as_of)
     DATA_DIR.mkdir(exist_ok=True)
     print(f"# bench/refresh.py  {dt.datetime.now().isoformat(timespec='minutes')}  "
           f"{platform.node()}  {platform.processor() or platform.machine()}  "
-          f"cpus={os.cpu_count()}  python {platform.python_version()}")
+          f"cpus={os.cpu_count()}  python {platform.python_version()}  "
+          f"load={os.getloadavg()[0]:.1f}")
+    if args.url:
+        engine = make_engine(args.url)
+        init_db(engine)
+        with engine.connect() as conn:
+            persons = conn.execute(select(func.count()).select_from(Person)).scalar_one()
+        full_vs_incremental(engine, args.changed, args.repeat,
+                            f"{engine.dialect.name} persons={persons:,}")
+        print(f"load after: {os.getloadavg()[0]:.1f}")
+        return 0
     rows = []
     for scale in [float(s) for s in args.scales.split(",")]:
         for backend in args.backends.split(","):
             url = db_url(backend, scale)
             engine, persons = ensure_data(url, scale)
             counts = table_counts(engine)
+            if args.no_floor:
+                full_vs_incremental(engine, args.changed, args.repeat,
+                                    f"{backend} persons={persons:,}")
+                engine.dispose()
+                continue
             check_row_floor_columns(engine)
             refresh_once(engine)  # warm caches and the page cache equally for both sides
             floor_once(engine)
@@ -219,7 +384,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"batch={written / 1e6:.2f} MB  "
                   f"all refreshes={[round(x, 2) for x in refreshes]}  rows={counts}",
                   flush=True)
+            full_vs_incremental(engine, args.changed, args.repeat,
+                                f"{backend} persons={persons:,}")
             engine.dispose()
+    print(f"load after: {os.getloadavg()[0]:.1f}")
+    if not rows:
+        return 0
     print(f"worst refresh/floor_index = {max(r / f for _, f, _, r in rows):.2f}, "
           f"worst refresh/floor_rows = {max(r / fr for _, _, fr, r in rows):.2f} "
           f"(target ≤ 2.0)")

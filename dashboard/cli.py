@@ -86,7 +86,7 @@ def cmd_refresh(args: argparse.Namespace, settings: Settings) -> int:
 
     engine = _engine(settings)
     outcome = refresh(engine, as_of=_parse_as_of(args.as_of, settings.timezone),
-                      tz=settings.timezone)
+                      tz=settings.timezone, full=args.full)
     if outcome.status != "ok":
         print(f"刷新失败，上一批数据继续使用 (refresh failed; previous snapshot stays): "
               f"{outcome.error}", file=sys.stderr)
@@ -207,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("refresh", help="run one aggregation now")
     s.add_argument("--as-of", default=None, help="ISO 8601 instant taken as now")
+    s.add_argument("--full", action="store_true",
+                   help="recompute every region from scratch (else only what changed)")
     s.set_defaults(func=cmd_refresh)
 
     s = sub.add_parser("outbox", help="outbound events for the provincial platform")

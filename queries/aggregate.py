@@ -157,6 +157,11 @@ def _csum(cond: Any, value: Any = 1) -> Any:
     return func.sum(case((cond, value), else_=0))
 
 
+def _only(col: Any, only: list[str] | None) -> list[Any]:
+    """The WHERE condition restricting a pass to some region codes (none: every code)."""
+    return [] if only is None else [col.in_(only)]
+
+
 def _frame(conn: Any, stmt: Any) -> pd.DataFrame:
     result = conn.execute(stmt)
     # Plain tuples: pandas probing Row objects for array protocols is very slow.
@@ -193,7 +198,7 @@ def _rollup(parts: pd.DataFrame, membership: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- source passes
-def _placement_parts(conn: Any, w: Windows) -> pd.DataFrame:
+def _placement_parts(conn: Any, w: Windows, only: list[str] | None = None) -> pd.DataFrame:
     """Placement counts per community: windows, forms, monthly series (one grouped pass).
 
     Grouped by community only (forms are conditional sums), so SQLite reads
@@ -215,7 +220,7 @@ def _placement_parts(conn: Any, w: Windows) -> pd.DataFrame:
     lo = min(w.series_start, w.year_start)
     stmt = (
         select(*cols)
-        .where(P.placed_on >= lo, P.placed_on <= w.today)
+        .where(P.placed_on >= lo, P.placed_on <= w.today, *_only(P.community_code, only))
         .group_by(P.community_code)
     )
     df = _frame(conn, stmt)
@@ -224,7 +229,9 @@ def _placement_parts(conn: Any, w: Windows) -> pd.DataFrame:
     return df.set_index("code").astype("int64")
 
 
-def _within_parts(conn: Any, w: Windows, centres: pd.DataFrame) -> pd.DataFrame:
+def _within_parts(
+    conn: Any, w: Windows, centres: pd.DataFrame, only: list[str] | None = None
+) -> pd.DataFrame:
     """Year placements with a known vacancy, and those within 3 km, per community."""
     P, V = Placement, Vacancy
     stmt = (
@@ -235,7 +242,8 @@ def _within_parts(conn: Any, w: Windows, centres: pd.DataFrame) -> pd.DataFrame:
             func.count().label("n"),
         )
         .join(V, V.vacancy_id == P.vacancy_id)
-        .where(P.placed_on >= w.year_start, P.placed_on <= w.today)
+        .where(P.placed_on >= w.year_start, P.placed_on <= w.today,
+               *_only(P.community_code, only))
         .group_by(P.community_code, V.vacancy_id, V.lat, V.lon)
     )
     df = _frame(conn, stmt)
@@ -255,7 +263,7 @@ def _within_parts(conn: Any, w: Windows, centres: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _latest_placements(conn: Any, w: Windows) -> pd.DataFrame:
+def _latest_placements(conn: Any, w: Windows, only: list[str] | None = None) -> pd.DataFrame:
     """The newest placements of each region code (enough to build any region's top list).
 
     One short range of ix_placements_community_at per region code (newest first, LIMIT),
@@ -266,15 +274,18 @@ def _latest_placements(conn: Any, w: Windows) -> pd.DataFrame:
     P, R = Placement, Region
     if conn.dialect.name == "sqlite":
         # "+placed_on": the date filter must not pull the planner onto the placed_on index.
+        where = "" if only is None else " WHERE r.code IN :codes"
         stmt = text(
             "SELECT p.community_code AS code, p.placed_at, p.form, p.placement_id "
             "FROM regions r JOIN placements p ON p.rowid IN ("
             " SELECT q.rowid FROM placements q"
             " WHERE q.community_code = r.code AND +q.placed_on <= :today"
-            " ORDER BY q.placed_at DESC, q.placement_id DESC LIMIT :n)"
+            " ORDER BY q.placed_at DESC, q.placement_id DESC LIMIT :n)" + where
         ).bindparams(
             bindparam("today", w.today, type_=Date), bindparam("n", LATEST_PLACEMENTS)
         ).columns(code=String, placed_at=DateTime, form=String, placement_id=String)
+        if only is not None:
+            stmt = stmt.bindparams(bindparam("codes", only, expanding=True))
         return _frame(conn, stmt)
     if conn.dialect.name in ("mysql", "mariadb"):
         # MariaDB has no LATERAL: rank each code's placements with a window function.
@@ -285,7 +296,8 @@ def _latest_placements(conn: Any, w: Windows) -> pd.DataFrame:
         ranked = (
             select(P.community_code.label("code"), P.placed_at, P.form, P.placement_id,
                    rank.label("rn"))
-            .where(P.placed_on <= w.today, P.community_code.in_(select(R.code)))
+            .where(P.placed_on <= w.today,
+                   P.community_code.in_(select(R.code) if only is None else only))
             .subquery()
         )
         return _frame(conn, select(ranked.c.code, ranked.c.placed_at, ranked.c.form,
@@ -300,14 +312,14 @@ def _latest_placements(conn: Any, w: Windows) -> pd.DataFrame:
     )
     stmt = select(
         R.code.label("code"), newest.c.placed_at, newest.c.form, newest.c.placement_id
-    ).select_from(R).join(newest, true())
+    ).select_from(R).join(newest, true()).where(*_only(R.code, only))
     return _frame(conn, stmt)
 
 
-def _person_parts(conn: Any, w: Windows) -> pd.DataFrame:
+def _person_parts(conn: Any, w: Windows, only: list[str] | None = None) -> pd.DataFrame:
     """Jobseekers and key-group registered/placed/assisted per community, one pass."""
     if conn.dialect.name != "sqlite":
-        return _person_parts_grouped(conn, w)
+        return _person_parts_grouped(conn, w, only)
     # SQLite flattens the subquery below: each key group's SUM gets its own copy of the
     # EXISTS, evaluated (an index probe) only for persons in that group.
     P, A, Pe = Placement, Assistance, Person
@@ -327,7 +339,8 @@ def _person_parts(conn: Any, w: Windows) -> pd.DataFrame:
             case((assisted, 1), else_=0).label("assisted"),
         )
         # A person registered after date(T) is dated after T: not counted (SPEC §3).
-        .where(or_(Pe.registered_on.is_(None), Pe.registered_on <= w.today))
+        .where(or_(Pe.registered_on.is_(None), Pe.registered_on <= w.today),
+               *_only(Pe.community_code, only))
         .subquery()
     )
     c = inner.c
@@ -340,10 +353,14 @@ def _person_parts(conn: Any, w: Windows) -> pd.DataFrame:
             _csum(and_(flag, c.assisted == 1)).label(f"kg_{g}_assisted"),
         ]
     df = _frame(conn, select(*cols).group_by(c.code))
+    if df.empty:
+        return pd.DataFrame(index=pd.Index([], name="code"))
     return df.set_index("code").astype("int64")
 
 
-def _person_parts_grouped(conn: Any, w: Windows) -> pd.DataFrame:
+def _person_parts_grouped(
+    conn: Any, w: Windows, only: list[str] | None = None
+) -> pd.DataFrame:
     """_person_parts for PostgreSQL and others: grouped by (community, placed, assisted).
 
     "Placed" / "assisted" come from LEFT JOINs to the distinct person ids of the year's
@@ -353,15 +370,20 @@ def _person_parts_grouped(conn: Any, w: Windows) -> pd.DataFrame:
     group's sums.
     """
     P, A, Pe = Placement, Assistance, Person
+    # Restricted to some communities: only their persons' placements and assistance.
+    mine = [] if only is None else [
+        P.person_id.in_(select(Pe.person_id).where(Pe.community_code.in_(only)))]
     placed_ids = (
         select(P.person_id.label("pid"))
-        .where(P.placed_on >= w.year_start, P.placed_on <= w.today)
+        .where(P.placed_on >= w.year_start, P.placed_on <= w.today, *mine)
         .distinct()
         .subquery()
     )
+    mine = [] if only is None else [
+        A.person_id.in_(select(Pe.person_id).where(Pe.community_code.in_(only)))]
     assisted_ids = (
         select(A.person_id.label("pid"))
-        .where(A.served_on >= w.year_start, A.served_on <= w.today)
+        .where(A.served_on >= w.year_start, A.served_on <= w.today, *mine)
         .distinct()
         .subquery()
     )
@@ -380,7 +402,8 @@ def _person_parts_grouped(conn: Any, w: Windows) -> pd.DataFrame:
         .outerjoin(placed_ids, placed_ids.c.pid == Pe.person_id)
         .outerjoin(assisted_ids, assisted_ids.c.pid == Pe.person_id)
         # A person registered after date(T) is dated after T: not counted (SPEC §3).
-        .where(or_(Pe.registered_on.is_(None), Pe.registered_on <= w.today))
+        .where(or_(Pe.registered_on.is_(None), Pe.registered_on <= w.today),
+               *_only(Pe.community_code, only))
         .group_by(Pe.community_code, placed, assisted)
     )
     df = _frame(conn, stmt)
@@ -398,12 +421,13 @@ def _person_parts_grouped(conn: Any, w: Windows) -> pd.DataFrame:
     return out.astype("int64")
 
 
-def _assistance_parts(conn: Any, w: Windows) -> pd.DataFrame:
+def _assistance_parts(conn: Any, w: Windows, only: list[str] | None = None) -> pd.DataFrame:
     """Assistance records served in the year window per community and kind."""
     A = Assistance
     stmt = (
         select(A.community_code.label("code"), A.kind, func.count().label("n"))
-        .where(A.served_on >= w.year_start, A.served_on <= w.today)
+        .where(A.served_on >= w.year_start, A.served_on <= w.today,
+               *_only(A.community_code, only))
         .group_by(A.community_code, A.kind)
     )
     df = _frame(conn, stmt)
@@ -418,7 +442,7 @@ def _assistance_parts(conn: Any, w: Windows) -> pd.DataFrame:
     return out
 
 
-def _household_parts(conn: Any, w: Windows) -> pd.DataFrame:
+def _household_parts(conn: Any, w: Windows, only: list[str] | None = None) -> pd.DataFrame:
     """Zero-employment household parts per community from one grouped pass."""
     H = Household
     stmt = (
@@ -434,6 +458,7 @@ def _household_parts(conn: Any, w: Windows) -> pd.DataFrame:
             H.zero_identified_on.is_not(None),
             H.zero_identified_on <= w.today,
             or_(H.zero_cleared_on.is_(None), H.zero_cleared_on >= w.year_start),
+            *_only(H.community_code, only),
         )
         .group_by(H.community_code, H.zero_identified_on, H.zero_cleared_on)
     )
@@ -460,8 +485,13 @@ def _household_parts(conn: Any, w: Windows) -> pd.DataFrame:
     return parts.groupby("code").sum().astype("int64")
 
 
-def _open_vacancies(conn: Any, w: Windows) -> tuple[pd.DataFrame, list[Any]]:
-    """Vacancies open at T or posted this month (one pass): a frame, and the rows."""
+def _open_vacancies(
+    conn: Any, w: Windows, where: list[Any] | None = None
+) -> tuple[pd.DataFrame, list[Any]]:
+    """Vacancies open at T or posted this month (one pass): a frame, and the rows.
+
+    `where`: further conditions (an incremental refresh reads some communities' only).
+    """
     V, E = Vacancy, Employer
     stmt = (
         select(
@@ -473,6 +503,7 @@ def _open_vacancies(conn: Any, w: Windows) -> tuple[pd.DataFrame, list[Any]]:
         .where(
             V.posted_on <= w.today,
             or_(V.closed_on.is_(None), V.closed_on > w.today, V.posted_on >= w.month_start),
+            *(where or ()),
         )
     )
     rows = conn.execute(stmt).all()
@@ -519,7 +550,7 @@ def _vacancy_parts(vac: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- SPEC 6.2 passes
-def _labour_parts(conn: Any, w: Windows) -> pd.DataFrame:
+def _labour_parts(conn: Any, w: Windows, only: list[str] | None = None) -> pd.DataFrame:
     """Registrations, labour status, registered and long-term unemployed per community."""
     Pe = Person
     unemployed = Pe.status == "unemployed"
@@ -536,7 +567,8 @@ def _labour_parts(conn: Any, w: Windows) -> pd.DataFrame:
             _csum(Pe.status.in_(("employed", "flexible", "unemployed"))).label("lab_active"),
         )
         # A person registered after date(T) is dated after T: not counted (SPEC §3).
-        .where(or_(Pe.registered_on.is_(None), Pe.registered_on <= w.today))
+        .where(or_(Pe.registered_on.is_(None), Pe.registered_on <= w.today),
+               *_only(Pe.community_code, only))
         .group_by(Pe.community_code)
     )
     df = _frame(conn, stmt)
@@ -547,7 +579,7 @@ def _labour_parts(conn: Any, w: Windows) -> pd.DataFrame:
     return df
 
 
-def _unassisted_parts(conn: Any, w: Windows) -> pd.DataFrame:
+def _unassisted_parts(conn: Any, w: Windows, only: list[str] | None = None) -> pd.DataFrame:
     """Unemployed `difficulty` persons with no assistance in the year window, per community."""
     Pe, A = Person, Assistance
     served = exists().where(
@@ -558,6 +590,7 @@ def _unassisted_parts(conn: Any, w: Windows) -> pd.DataFrame:
         .where(
             Pe.kg_difficulty == true(), Pe.status == "unemployed", ~served,
             or_(Pe.registered_on.is_(None), Pe.registered_on <= w.today),
+            *_only(Pe.community_code, only),
         )
         .group_by(Pe.community_code)
     )
@@ -567,7 +600,7 @@ def _unassisted_parts(conn: Any, w: Windows) -> pd.DataFrame:
     return df.set_index("code").astype("int64")
 
 
-def _employer_parts(conn: Any, w: Windows) -> pd.DataFrame:
+def _employer_parts(conn: Any, w: Windows, only: list[str] | None = None) -> pd.DataFrame:
     """Employers, those joined this year and those with an open vacancy, per community."""
     E, V = Employer, Vacancy
     hiring_ids = (
@@ -588,7 +621,8 @@ def _employer_parts(conn: Any, w: Windows) -> pd.DataFrame:
         .outerjoin(hiring_ids, hiring_ids.c.eid == E.employer_id)
         # An employer that joins after date(T) is dated after T (SPEC §3).
         .where(E.community_code.is_not(None),
-               or_(E.registered_on.is_(None), E.registered_on <= w.today))
+               or_(E.registered_on.is_(None), E.registered_on <= w.today),
+               *_only(E.community_code, only))
         .group_by(E.community_code)
     )
     df = _frame(conn, stmt)
@@ -605,13 +639,13 @@ def _grouped(conn: Any, code: Any, cols: list[Any], where: list[Any]) -> pd.Data
     return df.set_index("code").fillna(0).astype("int64")
 
 
-def _service_parts(conn: Any, w: Windows) -> pd.DataFrame:
+def _service_parts(conn: Any, w: Windows, only: list[str] | None = None) -> pd.DataFrame:
     """Job fairs (by region at any level), trainings, interviews, loans and surveys."""
     F, Tr, Iv, L, S = JobFair, Training, Interview, Loan, Survey
     frames = [
         _grouped(conn, F.region_code, [func.count().label("fair_year")] + [
             func.coalesce(func.sum(getattr(F, c)), 0).label(f"fair_{c}") for c in FAIR_COUNTS
-        ], [F.held_on >= w.year_start, F.held_on <= w.today]),
+        ], [F.held_on >= w.year_start, F.held_on <= w.today, *_only(F.region_code, only)]),
     ]
     # A training completed after date(T) is not completed yet, nor is its certificate.
     done = and_(Tr.completed_on.is_not(None), Tr.completed_on <= w.today)
@@ -623,24 +657,26 @@ def _service_parts(conn: Any, w: Windows) -> pd.DataFrame:
         _csum(Tr.subsidised == true()).label("tr_subsidised"),
         _csum(Tr.mode == "remote").label("tr_remote"),
     ] + [_csum(Tr.kind == k).label(f"tr_kind_{k}") for k in TRAINING_KINDS],
-        [Tr.started_on >= w.year_start, Tr.started_on <= w.today]))
+        [Tr.started_on >= w.year_start, Tr.started_on <= w.today,
+         *_only(Tr.community_code, only)]))
     frames.append(_grouped(conn, Iv.community_code, [
         func.count().label("iv_year"),
         _csum(Iv.mode == "remote").label("iv_remote"),
         _csum(Iv.outcome == "offer").label("iv_offer"),
         _csum(Iv.outcome.in_(("offer", "no_offer"))).label("iv_decided"),
-    ], [Iv.held_on >= w.year_start, Iv.held_on <= w.today]))
+    ], [Iv.held_on >= w.year_start, Iv.held_on <= w.today, *_only(Iv.community_code, only)]))
     frames.append(_grouped(conn, L.community_code, [
         func.count().label("loan_year"),
         # Amounts summed in fen, each rounded once, so every level sums exactly.
         func.sum(func.round(L.amount * 100)).label("loan_fen"),
         func.coalesce(func.sum(L.jobs_created), 0).label("loan_jobs"),
-    ], [L.granted_on >= w.year_start, L.granted_on <= w.today]))
+    ], [L.granted_on >= w.year_start, L.granted_on <= w.today, *_only(L.community_code, only)]))
     frames.append(_grouped(conn, S.community_code, [
         func.count().label("sat_n"),
         func.sum(S.score).label("sat_score"),
         _csum(S.score >= 4).label("sat_satisfied"),
-    ], [S.answered_on >= w.year_start, S.answered_on <= w.today]))
+    ], [S.answered_on >= w.year_start, S.answered_on <= w.today,
+        *_only(S.community_code, only)]))
     return pd.concat(frames, axis=1)
 
 
@@ -677,15 +713,17 @@ def _days_in_year(year: int) -> int:
 
 def _fe_lists(
     fail: pd.DataFrame, parts: pd.DataFrame, membership: pd.DataFrame
-) -> tuple[dict[str, list[int]], list[tuple[str, int]], dict[str, tuple[int, float | None]]]:
+) -> tuple[dict[str, list[int]], list[tuple[str, int]], dict[str, tuple[int, float | None]],
+           list[list[Any]]]:
     """Communities to act on (per region, worst first) and each community's criteria.
 
     Worst first: most criteria failed, then the lowest employment share (none last), then
     the code. Items carry no counts of persons, only which criteria fail: (code, mask)
     with bit i set when FE_CRITERIA[i] fails; criteria[code] is (mask, employment share).
+    Also each item's sort key [failed, share or None, code] (queries.incremental).
     """
     if fail.empty:
-        return {}, [], {}
+        return {}, [], {}, []
     p = parts.reindex(fail.index).fillna(0)
     active = p["lab_active"].to_numpy(float)
     share = np.where(active > 0, p["lab_employed"].to_numpy(float) / np.maximum(active, 1),
@@ -703,7 +741,9 @@ def _fe_lists(
         kind="stable",
     ).reset_index(drop=True)
     items = [(c, masks[c]) for c in order["code"].tolist()]
-    return _top_per_region(order, membership, FE_ACTIONS), items, criteria
+    keys = [[int(n), None if math.isnan(sh) else sh, c] for n, sh, c in zip(
+        order["n"].tolist(), order["share"].tolist(), order["code"].tolist(), strict=True)]
+    return _top_per_region(order, membership, FE_ACTIONS), items, criteria, keys
 
 
 def _upcoming_fairs(conn: Any, w: Windows) -> pd.DataFrame:
@@ -897,7 +937,7 @@ def compute_snapshot(
 
 
 def compute_batch(
-    engine: Engine, as_of: dt.datetime, tz: str
+    engine: Engine, as_of: dt.datetime, tz: str, state: dict[str, Any] | None = None
 ) -> tuple[dict[str, dict], list[str]]:
     """The batch as stored: per-region rows (JSON texts, packed) and the item texts.
 
@@ -912,7 +952,7 @@ def compute_batch(
     gc_was_on = gc.isenabled()
     gc.disable()
     try:
-        return _compute(engine, w, tz, clock)
+        return _compute(engine, w, tz, clock, state)
     finally:
         if gc_was_on:
             gc.enable()
@@ -921,71 +961,212 @@ def compute_batch(
 JSON_FIELDS: tuple[str, ...] = ("path", "metrics", "series", "targets", "lists")
 
 
-def _compute(
-    engine: Engine, w: Windows, tz: str, clock: _Clock
-) -> tuple[dict[str, dict], list[str]]:
-    with engine.connect() as conn:
-        regions = _frame(conn, select(
-            Region.code, Region.name, Region.level, Region.parent_code, Region.lat, Region.lon
-        ))
-        if regions.empty:
-            return {}, []
-        centres = regions.set_index("code")
-        pl = _placement_parts(conn, w)
-        within = _within_parts(conn, w, centres)
-        latest = _latest_placements(conn, w)
-        persons = _person_parts(conn, w)
-        assist = _assistance_parts(conn, w)
-        house = _household_parts(conn, w)
-        vac, vac_records = _open_vacancies(conn, w)
-        labour = _labour_parts(conn, w)
-        unassisted = _unassisted_parts(conn, w)
-        employers = _employer_parts(conn, w)
-        services = _service_parts(conn, w)
-        upcoming = _upcoming_fairs(conn, w)
-        targets = _frame(conn, select(Target.region_code, Target.metric, Target.target).where(
-            Target.year == w.today.year
-        ))
-    clock.lap("sql")
-    chains, membership = _region_tree(regions)
+def _read_regions(conn: Any) -> pd.DataFrame:
+    """The region table: code, name, level, parent_code, lat, lon."""
+    return _frame(conn, select(
+        Region.code, Region.name, Region.level, Region.parent_code, Region.lat, Region.lon
+    ))
+
+
+def _passes(
+    conn: Any, w: Windows, centres: pd.DataFrame, only: list[str] | None = None
+) -> list[pd.DataFrame]:
+    """The grouped SQL passes giving per-code parts (every code, or those in `only`)."""
+    return [
+        _placement_parts(conn, w, only),
+        _within_parts(conn, w, centres, only),
+        _person_parts(conn, w, only),
+        _assistance_parts(conn, w, only),
+        _household_parts(conn, w, only),
+        _labour_parts(conn, w, only),
+        _unassisted_parts(conn, w, only),
+        _employer_parts(conn, w, only),
+        _service_parts(conn, w, only),
+    ]
+
+
+def _own_parts(
+    frames: list[pd.DataFrame], vac: pd.DataFrame, comms: pd.Index,
+    covered: dict[str, bool], names: dict[str, str],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each code's own integer parts (PART_COLUMNS) and its communities' failing criteria.
+
+    `comms` are the communities among the codes; `covered` their 3-km flags.
+    """
+    circle = pd.DataFrame({
+        "circle_communities": 1,
+        "circle_covered": [int(covered[c]) for c in comms],
+    }, index=pd.Index(comms.to_numpy(), name="code"))
+    parts = pd.concat([*frames, _vacancy_parts(vac), circle], axis=1)
+    parts = parts.reindex(columns=list(PART_COLUMNS)).fillna(0)
+    # Rows whose community is not a loaded region are dropped here.
+    parts = parts[parts.index.isin(names)]
+    fail = _full_employment(parts, pd.Index(comms.to_numpy(), name="code"))
+    fe = _fe_parts(fail)
+    if not fe.empty:
+        if not fe.index.isin(parts.index).all():
+            parts = parts.reindex(parts.index.union(fe.index)).fillna(0)
+        parts.loc[fe.index, list(fe.columns)] = fe.to_numpy()
+    return parts, fail
+
+
+def _tree_maps(
+    regions: pd.DataFrame,
+) -> tuple[dict[str, str], dict[str, str], dict[str, str | None]]:
+    """Names, levels and parents (None at the top) of the regions by code."""
     names = dict(zip(regions["code"], regions["name"], strict=True))
     levels = dict(zip(regions["code"], regions["level"], strict=True))
     parents = {
         c: (None if p is None or (isinstance(p, float) and math.isnan(p)) else p)
         for c, p in zip(regions["code"], regions["parent_code"], strict=True)
     }
+    return names, levels, parents
+
+
+def _compute(
+    engine: Engine, w: Windows, tz: str, clock: _Clock, state: dict[str, Any] | None = None
+) -> tuple[dict[str, dict], list[str]]:
+    with engine.connect() as conn:
+        regions = _read_regions(conn)
+        if regions.empty:
+            return {}, []
+        centres = regions.set_index("code")
+        frames = _passes(conn, w, centres)
+        latest = _latest_placements(conn, w)
+        vac, vac_records = _open_vacancies(conn, w)
+        upcoming = _upcoming_fairs(conn, w)
+        targets = _frame(conn, select(Target.region_code, Target.metric, Target.target).where(
+            Target.year == w.today.year
+        ))
+    clock.lap("sql")
+    chains, membership = _region_tree(regions)
+    names, levels, parents = _tree_maps(regions)
 
     open_vac = vac[vac["open"]].copy() if not vac.empty else vac
     comms = regions[regions["level"] == "community"]
     covered, nearby = _circle(comms, open_vac)
-    circle = pd.DataFrame({
-        "circle_communities": 1,
-        "circle_covered": [int(covered[c]) for c in comms["code"]],
-    }, index=pd.Index(comms["code"].to_numpy(), name="code"))
 
     clock.lap("circle")
-    parts = pd.concat(
-        [pl, within, persons, assist, house, _vacancy_parts(vac), circle, labour, unassisted,
-         employers, services], axis=1
-    )
-    parts = parts.reindex(columns=list(PART_COLUMNS)).fillna(0)
-    # Rows whose community is not a loaded region are dropped here.
-    parts = parts[parts.index.isin(names)]
-    fail = _full_employment(parts, pd.Index(comms["code"].to_numpy(), name="code"))
-    fe = _fe_parts(fail)
-    parts.loc[fe.index, list(fe.columns)] = fe.to_numpy()
+    parts, fail = _own_parts(frames, vac, pd.Index(comms["code"].to_numpy()), covered, names)
     rolled = _rollup(parts, membership).reindex(regions["code"]).fillna(0).astype("int64")
 
     clock.lap("rollup")
     return _assemble(
         w, tz, clock, regions, chains, names, levels, parents, rolled, membership,
-        latest, open_vac, vac_records, nearby, targets, upcoming, fail, parts,
+        latest, open_vac, vac_records, nearby, targets, upcoming, fail, parts, state,
     )
 
 
 def _js(value: object) -> str:
     """The JSON text of a snapshot column (compact, non-ASCII kept)."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _targets_by_region(targets: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """This year's targets of known metrics, by region code."""
+    out: dict[str, dict[str, float]] = defaultdict(dict)
+    for code, metric, target in zip(
+        targets.get("region_code", []), targets.get("metric", []), targets.get("target", []),
+        strict=True,
+    ):
+        if metric in METRIC_KEYS:
+            out[code][metric] = float(target)
+    return out
+
+
+def _expected(w: Windows) -> float:
+    """The share of the year passed by date(T) (a target's expected completion)."""
+    return round(w.today.timetuple().tm_yday / _days_in_year(w.today.year), 4)
+
+
+def ts_key(value: Any) -> str:
+    """A placement time as a sortable text (microseconds always written)."""
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def fair_texts(upcoming: pd.DataFrame, names: dict[str, str]) -> list[str]:
+    """The item text of each upcoming fair, in the frame's order."""
+    return [
+        _js({"held_on": d.isoformat() if hasattr(d, "isoformat") else str(d)[:10],
+             "title": t, "mode": m, "region_code": c, "region_name": names.get(c)})
+        for d, t, m, c in zip(*(upcoming[k].tolist() if not upcoming.empty else []
+                                for k in ("held_on", "title", "mode", "code")), strict=True)
+    ]
+
+
+def vacancy_text(r: Any, step_of: dict[str, int], types_t: Table, industries_t: Table) -> str:
+    """A vacancy row's item text (format 2 of queries.packing)."""
+    return _js([r.vacancy_id, r.title, r.employer, int(r.headcount), r.salary_min,
+                r.salary_max, types_t.code(r.type), industries_t.code(r.industry),
+                (r.posted_on - EPOCH_DAY).days, step_of.get(r.code, r.code)])
+
+
+def placement_groups(
+    latest: pd.DataFrame, forms_t: Table
+) -> tuple[list[str], dict[str, list[int]], list[int], Callable[[str, int | str], str]]:
+    """Placement groups of a latest-placements frame (in list order): the codes of its
+    rows, each code's row positions, each row's rank in its group, and a function giving
+    a group's item text ([step, t, form, dt, form, ...], local wall-clock seconds)."""
+    codes = latest["code"].tolist() if not latest.empty else []
+    group_pos: dict[str, list[int]] = defaultdict(list)
+    rank: list[int] = []
+    for pos, c in enumerate(codes):
+        rank.append(len(group_pos[c]))
+        group_pos[c].append(pos)
+    secs: list[int] = []
+    forms: list[Any] = []
+    if codes:
+        ns = pd.to_datetime(latest["placed_at"]).to_numpy("datetime64[ns]").astype(np.int64)
+        secs = (ns // 1_000_000_000).tolist()  # floor: isoformat drops sub-seconds too
+        forms = [forms_t.code(f) for f in latest["form"].tolist()]
+
+    def group_text(c: str, step: int | str) -> str:
+        ps = group_pos[c]
+        flat: list[Any] = [step, secs[ps[0]], forms[ps[0]]]
+        for a, b in zip(ps, ps[1:], strict=False):
+            flat += [secs[a] - secs[b], forms[b]]
+        return _js(flat)
+
+    return codes, group_pos, rank, group_text
+
+
+def region_columns(
+    p: dict[str, int], n_months: int, region_targets: dict[str, float],
+    latest: Any, newest: list[int], industries: dict[str, int], bands: dict[str, int],
+    fairs: list[int], actions: list[int], criteria: tuple[int, float | None] | None,
+    community: bool, near: list[tuple[int, float]], industries_t: Table,
+) -> tuple[list[str], str, str, str, str]:
+    """A region's metric keys and its metrics, series, targets and lists column texts
+    (format 2 of queries.packing) from its summed parts and its lists' item ids."""
+    metrics = _metrics_of(p)
+    keys = list(metrics)
+    key_index = {k: i for i, k in enumerate(keys)}
+    series = [p[f"pl_m{i}"] for i in range(n_months)]
+    tg = []
+    for metric, target in region_targets.items():
+        value = metrics[metric]
+        done = None if value is None or target == 0 else round(value / target, 4)
+        tg.append([key_index[metric], target, done])
+    lists: list[Any] = [
+        latest,
+        newest,
+        [x for d in _industry_list(industries)
+         for x in (industries_t.code(d["industry"]), d["headcount"])],
+        [bands.get(b, 0) for b in SALARY_BANDS],
+        fairs,
+        actions,
+    ]
+    if criteria is not None or community:
+        lists.append(list(criteria) if criteria is not None else None)
+    text = _js(lists)
+    if community:
+        # Read back as {**record, "distance_km": d}, d = round(distance, 2).
+        text = text[:-1] + "," + pack_nearby(
+            [str(i) for i, _d in near], [round(d, 2) for _i, d in near]) + "]"
+    # By position: the keys are written once, in the batch's layout item.
+    return keys, pack_metrics(list(metrics.values())), _js(series), _js(tg), text
 
 
 def _assemble(
@@ -995,12 +1176,14 @@ def _assemble(
     open_vac: pd.DataFrame, vac_records: list[Any],
     nearby: dict[str, list[tuple[int, float]]], targets: pd.DataFrame,
     upcoming: pd.DataFrame, fail: pd.DataFrame, parts: pd.DataFrame,
+    state: dict[str, Any] | None = None,
 ) -> tuple[dict[str, dict], list[str]]:
     """The per-region snapshot rows (packed JSON texts) and the batch's item texts.
 
     Items shared by many regions (a placement, a vacancy, a path step) are serialised
     once and spliced into each region's list text, which is what the same dicts passed
-    through json.dumps would give.
+    through json.dumps would give. With `state` (a dict), each region's rolled parts and
+    list keys are put in it (queries.incremental).
     """
     # Panel lists.
     if not latest.empty:
@@ -1021,23 +1204,12 @@ def _assemble(
     # Only records that some list shows are serialised.
     open_rows = open_vac["rec"].tolist() if not open_vac.empty else []
     fair_pos = _top_per_region(upcoming, membership, UPCOMING_FAIRS)
-    fair_items = [
-        _js({"held_on": d.isoformat() if hasattr(d, "isoformat") else str(d)[:10],
-             "title": t, "mode": m, "region_code": c, "region_name": names.get(c)})
-        for d, t, m, c in zip(*(upcoming[k].tolist() if not upcoming.empty else []
-                                for k in ("held_on", "title", "mode", "code")), strict=True)
-    ]
-    actions, action_items, criteria = _fe_lists(fail, parts, membership)
-    expected = round(w.today.timetuple().tm_yday / _days_in_year(w.today.year), 4)
+    fair_items = fair_texts(upcoming, names)
+    actions, action_items, criteria, action_keys = _fe_lists(fail, parts, membership)
+    expected = _expected(w)
 
     clock.lap("lists")
-    targets_by_region: dict[str, dict[str, float]] = defaultdict(dict)
-    for code, metric, target in zip(
-        targets.get("region_code", []), targets.get("metric", []), targets.get("target", []),
-        strict=True,
-    ):
-        if metric in METRIC_KEYS:
-            targets_by_region[code][metric] = float(target)
+    targets_by_region = _targets_by_region(targets)
 
     # Format 2 of queries.packing. Items 1..N are the regions' path steps; the others are
     # numbered in order of first use, each shown item's text written once per batch.
@@ -1058,30 +1230,13 @@ def _assemble(
         return i
 
     def vj(rec: int) -> str:
-        r = vac_records[rec]
-        return _js([r.vacancy_id, r.title, r.employer, int(r.headcount), r.salary_min,
-                    r.salary_max, types_t.code(r.type), industries_t.code(r.industry),
-                    (r.posted_on - EPOCH_DAY).days, step_of.get(r.code, r.code)])
+        return vacancy_text(vac_records[rec], step_of, types_t, industries_t)
 
-    # Placement groups: one item per region code with its newest placements (the
-    # frame's order), [step, t, form, dt, form, ...] with local wall-clock seconds.
-    codes = latest["code"].tolist() if not latest.empty else []
-    group_pos: dict[str, list[int]] = defaultdict(list)
-    rank: list[int] = []
-    for pos, c in enumerate(codes):
-        rank.append(len(group_pos[c]))
-        group_pos[c].append(pos)
-    if codes:
-        ns = pd.to_datetime(latest["placed_at"]).to_numpy("datetime64[ns]").astype(np.int64)
-        secs = (ns // 1_000_000_000).tolist()  # floor: isoformat drops sub-seconds too
-        forms = [forms_t.code(f) for f in latest["form"].tolist()]
+    # Placement groups: one item per region code with its newest placements.
+    codes, group_pos, rank, group_of = placement_groups(latest, forms_t)
 
     def group_text(c: str) -> str:
-        ps = group_pos[c]
-        flat: list[Any] = [step_of.get(c, c), secs[ps[0]], forms[ps[0]]]
-        for a, b in zip(ps, ps[1:], strict=False):
-            flat += [secs[a] - secs[b], forms[b]]
-        return _js(flat)
+        return group_of(c, step_of.get(c, c))
 
     def latest_list(code: str) -> Any:
         ps = latest_pos.get(code, ())
@@ -1096,55 +1251,54 @@ def _assemble(
     def fair_text(i: int) -> str:
         return fair_items[i]
 
+    if state is not None:
+        # Sort keys of the listed items: an incremental refresh merges children's lists.
+        l_keys = [] if latest.empty else list(zip(
+            [ts_key(t) for t in latest["placed_at"].tolist()],
+            latest["placement_id"].tolist(), strict=True))
+        v_keys = [] if open_vac.empty else list(zip(
+            [d.isoformat() for d in open_vac["posted_on"].tolist()],
+            open_vac["vacancy_id"].tolist(), strict=True))
     keys: list[str] | None = None
-    key_index: dict[str, int] = {}
     out: dict[str, dict] = {}
     part_cols = list(rolled.columns)
     part_rows = dict(zip(rolled.index.tolist(), rolled.to_numpy().tolist(), strict=True))
+    n_months = len(w.months)
     for code in regions["code"]:
         p = dict(zip(part_cols, part_rows[code], strict=True))
-        metrics = _metrics_of(p)
-        if keys is None:
-            keys = list(metrics)
-            key_index = {k: i for i, k in enumerate(keys)}
-        series = [p[f"pl_m{i}"] for i in range(len(w.months))]
-        tg = []
-        for metric, target in targets_by_region.get(code, {}).items():
-            value = metrics[metric]
-            done = None if value is None or target == 0 else round(value / target, 4)
-            tg.append([key_index[metric], target, done])
-        band_counts = bands.get(code, {})
-        lists: list[Any] = [
-            latest_list(code),
-            [ref("v", open_rows[i], vj) for i in newest_pos.get(code, ())],
-            [x for d in _industry_list(industries.get(code, {}))
-             for x in (industries_t.code(d["industry"]), d["headcount"])],
-            [band_counts.get(b, 0) for b in SALARY_BANDS],
-            [ref("f", i, fair_text) for i in fair_pos.get(code, ())],
-            [ref("a", i, action_text) for i in actions.get(code, ())],
-        ]
+        newest_ids = [ref("v", open_rows[i], vj) for i in newest_pos.get(code, ())]
+        action_ids = [ref("a", i, action_text) for i in actions.get(code, ())]
         community = levels[code] == "community"
-        if code in criteria or community:
-            lists.append(list(criteria[code]) if code in criteria else None)
-        text = _js(lists)
-        if community:
-            near = nearby.get(code, ())
-            # Read back as {**record, "distance_km": d}, d = round(distance, 2).
-            text = text[:-1] + "," + pack_nearby(
-                [str(ref("v", rec, vj)) for rec, _d in near], [round(d, 2) for _r, d in near]
-            ) + "]"
+        near = [(ref("v", rec, vj), d) for rec, d in nearby.get(code, ())] if community else []
+        keys, metrics_text, series_text, targets_text, lists_text = region_columns(
+            p, n_months, targets_by_region.get(code, {}), latest_list(code), newest_ids,
+            industries.get(code, {}), bands.get(code, {}),
+            [ref("f", i, fair_text) for i in fair_pos.get(code, ())], action_ids,
+            criteria.get(code), community, near, industries_t,
+        )
         out[code] = {
             "code": code,
             "name": names[code],
             "level": levels[code],
             "parent_code": parents[code],
             "path": _js([step_of[c] for c in reversed(chains[code])]),
-            # By position: the keys are written once, in the batch's layout item.
-            "metrics": pack_metrics(list(metrics.values())),
-            "series": _js(series),
-            "targets": _js(tg),
-            "lists": text,
+            "metrics": metrics_text,
+            "series": series_text,
+            "targets": targets_text,
+            "lists": lists_text,
         }
+        if state is not None:
+            lp = latest_pos.get(code, ())
+            state[code] = {
+                "p": part_rows[code],
+                "lp": [[*l_keys[i], ref("g", codes[i], group_text), rank[i]] for i in lp],
+                "nv": [[*v_keys[i], x] for i, x in zip(newest_pos.get(code, ()),
+                                                       newest_ids, strict=True)],
+                "ind": {k: v for k, v in industries.get(code, {}).items() if v},
+                "band": {k: v for k, v in bands.get(code, {}).items() if v},
+                "fe": [[*action_keys[i], x] for i, x in zip(actions.get(code, ()),
+                                                             action_ids, strict=True)],
+            }
     clock.lap("regions")
     items[LAYOUT_ITEM] = layout_text(
         keys or [], [label for label, _, _ in w.months], SALARY_BANDS, tz=tz,

@@ -371,3 +371,38 @@ class FeedCounter(Base):
     __tablename__ = "feed_counters"
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger)
+
+
+# ---------------------------------------------------------------- incremental refresh
+class RefreshMark(Base):
+    """A region whose parts changed since the last batch (written with the change).
+
+    code "*" asks for a full refresh (the region tree changed); "c" + code: only the
+    community's nearby vacancies may have changed (queries.incremental.NEAR_MARK).
+    """
+
+    __tablename__ = "refresh_marks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(16))
+
+
+class RefreshState(Base):
+    """One region's rolled-up parts and list keys as of the base batch (JSON)."""
+
+    __tablename__ = "refresh_state"
+    region_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    body: Mapped[str] = mapped_column(Text)
+
+
+class RefreshBase(Base):
+    """The batch refresh_state describes, and what it was computed for (one row, id 1)."""
+
+    __tablename__ = "refresh_base"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    batch_id: Mapped[int] = mapped_column(Integer)
+    day: Mapped[dt.date] = mapped_column(Date)
+    tz: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(40))
+    regions_hash: Mapped[str] = mapped_column(String(40))
+    items_full: Mapped[int] = mapped_column(Integer)  # items of the last full batch
+    items_added: Mapped[int] = mapped_column(Integer)  # items appended since

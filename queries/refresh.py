@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from queries import incremental as inc
 from queries.aggregate import compute_batch
 from queries.clock import utcnow
 from queries.maplayer import map_items
@@ -485,10 +486,16 @@ def refresh(
     keep_batches: int = 3,
     lock_wait: float = 600,
     lease_seconds: float = LEASE_SECONDS,
+    full: bool = False,
+    incremental: bool | None = None,
     _fail_after: Callable[[int], None] | None = None,
     _chunk_rows: int = CHUNK_ROWS,
 ) -> RefreshOutcome:
     """Compute and publish one snapshot batch; failures are recorded and returned.
+
+    Incremental (queries.incremental) unless `full` or there is no usable base;
+    `incremental` (default: DASHBOARD_INCREMENTAL, on) False computes every batch in full
+    and keeps no state.
 
     A failure that cannot be written to the database is kept in memory (see
     pending_failure) and written by the next refresh that reaches the database. SIGTERM
@@ -500,7 +507,8 @@ def refresh(
         when = _as_of_utc(as_of, tz).astimezone(dt.UTC).replace(tzinfo=None)
         with _sigterm_unwinds():
             return _refresh(engine, as_of, tz, keep_batches, lock_wait, lease_seconds,
-                            _fail_after, _chunk_rows)
+                            _fail_after, _chunk_rows, full,
+                            inc.enabled_by_default() if incremental is None else incremental)
     except Exception as err:  # noqa: BLE001 - e.g. the database is unreachable: nothing to mark
         log.exception("refresh could not run")
         now = utcnow()
@@ -527,6 +535,8 @@ def _refresh(
     lease_seconds: float,
     _fail_after: Callable[[int], None] | None,
     _chunk_rows: int,
+    full: bool = False,
+    incremental: bool = True,
 ) -> RefreshOutcome:
     started = utcnow()
     holder = new_holder()
@@ -536,7 +546,7 @@ def _refresh(
     try:
         with Heartbeat(engine, holder, lease_seconds=lease_seconds) as beat:
             return _locked_refresh(engine, holder, beat, as_of, tz, keep_batches,
-                                   lease_seconds, _fail_after, _chunk_rows)
+                                   lease_seconds, _fail_after, _chunk_rows, full, incremental)
     finally:
         try:
             release(engine, holder)
@@ -556,6 +566,8 @@ def _locked_refresh(
     lease_seconds: float,
     _fail_after: Callable[[int], None] | None,
     _chunk_rows: int,
+    full: bool = False,
+    incremental: bool = True,
 ) -> RefreshOutcome:
     """The refresh proper, while we hold the lock."""
     _write_pending_failure(engine)
@@ -571,24 +583,42 @@ def _locked_refresh(
             )
         ).inserted_primary_key[0]
     try:
-        snapshot, items = compute_batch(engine, when, tz)
-        rows = _rows(run_id, snapshot)
-        item_rows = [(run_id, i, body) for i, body in enumerate(items)]
-        # The map panel's data, stored with the batch (negative item ids; issue 14).
-        item_rows += [(run_id, i, body) for i, body in map_items(engine, snapshot, items,
-                                                                  when, tz)]
-        del snapshot, items
+        plan = inc.plan(engine, when, tz, incremental=incremental, full=full,
+                        compute=compute_batch)
+        if plan.full:
+            log.info("refresh %s: full (%s)", run_id, plan.reason)
+            rows = _rows(run_id, plan.rows)
+            item_rows = [(run_id, i, body) for i, body in enumerate(plan.items)]
+            # The map panel's data, stored with the batch (negative item ids; issue 14).
+            item_rows += [(run_id, i, body) for i, body in map_items(
+                engine, plan.rows, plan.items, when, tz)]
+            plan.rows, plan.items = {}, []
+        else:
+            log.info("refresh %s: incremental, %d regions changed", run_id, len(plan.rows))
+            rows, item_rows = [], []
+            if plan.rows:
+                # The map's data again: the base rows with the changed ones replaced.
+                snapshot, layout = inc.map_snapshot(engine, plan)
+                plan.map_items = map_items(engine, snapshot, layout, when, tz)
+                del snapshot
+
+        def write(conn: Connection, rows: list[tuple], table: Any, columns: tuple[str, ...]
+                  ) -> None:
+            _write_rows(conn, rows, _chunk_rows,
+                        _fail_after if table is SnapshotRegion else None, table, columns)
         # Never publish after losing the lease: another refresh may be running now.
         if beat.lost.is_set() or not renew(engine, holder, lease_seconds=lease_seconds):
             raise RuntimeError("lost the refresh lock (lease expired) before writing")
         with engine.begin() as conn:
             _write_rows(conn, item_rows, _chunk_rows, None, SnapshotItem, ITEM_COLUMNS)
             _write_rows(conn, rows, _chunk_rows, _fail_after)
+            # An increment's rows and items, the state and the consumed marks.
+            inc.save(conn, run_id, plan, write)
             finished = utcnow()
             # The flip: same transaction as the rows, so the batch appears whole.
             conn.execute(
                 update(RefreshRun).where(RefreshRun.id == run_id)
-                .values(status="ok", finished_at=finished, rows=len(rows))
+                .values(status="ok", finished_at=finished, rows=plan.total_rows)
             )
     except BaseException as err:  # any failure or interruption is recorded, old batch stays
         finished = utcnow()
@@ -612,6 +642,6 @@ def _locked_refresh(
         prune(engine, keep_batches)
     except Exception:  # noqa: BLE001 - pruning is housekeeping; the batch is published
         log.exception("pruning old snapshot batches failed")
-    log.info("refresh %s ok: %d regions in %.2f s", run_id, len(rows),
+    log.info("refresh %s ok: %d regions in %.2f s", run_id, plan.total_rows,
              (finished - started).total_seconds())
-    return RefreshOutcome(run_id, "ok", len(rows), None, started, finished)
+    return RefreshOutcome(run_id, "ok", plan.total_rows, None, started, finished)

@@ -18,14 +18,21 @@ from queries.settings import Settings
 log = logging.getLogger("scheduler")
 
 JOB_ID = "refresh"
+FULL_JOB_ID = "refresh-full"
+# The nightly full rebuild (local time): it bounds any drift of the incremental state,
+# e.g. after rows were changed by hand in the database, past the importer.
+FULL_AT = {"hour": 2, "minute": 0}
 
 
-def refresh_job(engine: Engine, tz: str, fresh_seconds: float = 0) -> RefreshOutcome:
+def refresh_job(
+    engine: Engine, tz: str, fresh_seconds: float = 0, full: bool = False
+) -> RefreshOutcome:
     """Run one refresh and log its outcome (never raises: the scheduler keeps going).
 
     With `fresh_seconds`, a tick is skipped when a batch was started that recently (by
     another scheduler) or while another refresh holds the lock: several schedulers on
     several hosts then make one refresh per interval, and any survivor carries on alone.
+    `full` recomputes every region (the nightly rebuild); otherwise incremental.
     """
     try:
         if fresh_seconds > 0:
@@ -36,7 +43,7 @@ def refresh_job(engine: Engine, tz: str, fresh_seconds: float = 0) -> RefreshOut
         # A short lock wait: if another process is refreshing, this tick is simply skipped
         # and the next interval tries again (no wait at all when the refresh under way is
         # another scheduler's refresh of this interval).
-        outcome = refresh(engine, tz=tz, lock_wait=0 if fresh_seconds > 0 else 5)
+        outcome = refresh(engine, tz=tz, lock_wait=0 if fresh_seconds > 0 else 5, full=full)
     except Exception as err:  # noqa: BLE001 - e.g. the database is unreachable
         log.exception("refresh could not run")
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -57,8 +64,9 @@ def register_jobs(
     engine: Engine | None = None,
     run_now: bool = False,
 ) -> Engine:
-    """Add the interval refresh job (id "refresh") and, with DASHBOARD_PROVINCE_URL, the
-    outbox pusher (id "push"); returns the engine it uses."""
+    """Add the interval refresh job (id "refresh"), the nightly full refresh (id
+    "refresh-full") and, with DASHBOARD_PROVINCE_URL, the outbox pusher (id "push");
+    returns the engine it uses."""
     engine = engine or make_engine(settings.database_url)
     kwargs: dict = {}
     if run_now:
@@ -77,6 +85,11 @@ def register_jobs(
         coalesce=True,
         misfire_grace_time=max(30, settings.refresh_seconds // 2),
         **kwargs,
+    )
+    scheduler.add_job(
+        refresh_job, "cron", **FULL_AT, args=[engine, settings.timezone, 0, True],
+        id=FULL_JOB_ID, name="nightly full refresh", replace_existing=True, max_instances=1,
+        coalesce=True, misfire_grace_time=3600,
     )
     if settings.province_url:
         # Outbound events (SPEC 7); off while no receiver is configured.

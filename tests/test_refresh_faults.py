@@ -121,7 +121,7 @@ def test_failure_in_compute_is_recorded(engine, monkeypatch) -> None:  # noqa: A
         raise ValueError("bad data")
 
     monkeypatch.setattr("queries.refresh.compute_batch", broken)
-    out = refresh(engine, as_of=AS_OF, tz=TZ)
+    out = refresh(engine, as_of=AS_OF, tz=TZ, full=True)
     assert out.status == "failed" and out.error == "ValueError: bad data"
     assert latest_batch(engine).id == first.batch_id
     # The lock was released: the next refresh does not wait.
@@ -282,8 +282,12 @@ def test_scheduler_registers_one_guarded_job(engine) -> None:  # noqa: ANN001
         jobs = sched.get_jobs()
     finally:
         sched.shutdown(wait=False)
-    assert [j.id for j in jobs] == ["refresh"]
-    job = jobs[0]
+    assert sorted(j.id for j in jobs) == ["refresh", "refresh-full"]
+    job = next(j for j in jobs if j.id == "refresh")
+    nightly = next(j for j in jobs if j.id == "refresh-full")
+    # The nightly rebuild: every day at 02:00 local time, a full refresh.
+    assert str(nightly.trigger.fields[5]) == "2" and str(nightly.trigger.fields[6]) == "0"
+    assert nightly.args == (engine, TZ, 0, True) and nightly.max_instances == 1
     assert job.max_instances == 1 and job.coalesce is True
     assert job.trigger.interval == dt.timedelta(seconds=120)
     # The third argument: a tick within 80 % of the interval after a batch skips.

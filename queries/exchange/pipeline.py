@@ -33,6 +33,7 @@ from queries.exchange.kinds import KIND_NAMES, REGISTRY, Kind, get
 from queries.exchange.readers import READERS, FatalImportError, Raw, _map_record
 from queries.exchange.rejects import RejectsWriter
 from queries.exchange.tree import Decided, TreeRows, _Pending
+from queries.incremental import Marker
 from queries.models import Meta, Region
 from queries.outbox import tracker_for
 from queries.upsert import pg_copy_rows, upsert
@@ -163,6 +164,10 @@ class _Importer(TreeRows):
         self.scope = scope
         # Outbound changes (SPEC 7) are recorded in the same savepoint as their rows.
         self.tracker = tracker_for(kind, conn, cause, dt.datetime.now(ZoneInfo(tz)).date())
+        self.id_cols = self.spec.id
+        # The regions an upsert may change, marked in the same transaction (incremental
+        # refresh recomputes only those).
+        self.marker = Marker(conn, kind, self.spec.table.__table__, self.id_cols)
         self.model = self.spec.model
         self.table = self.spec.table.__table__
         self.id_cols = self.spec.id
@@ -302,8 +307,10 @@ class _Importer(TreeRows):
         try:
             with self.conn.begin_nested():
                 self._upsert(rows)
+            self.marker.commit()
             return
         except Exception as err:
+            self.marker.rollback()
             if not _row_fault(err, dbapi):
                 raise
             log.info("chunk refused by the database (%s); retrying row by row",
@@ -312,7 +319,9 @@ class _Importer(TreeRows):
             try:
                 with self.conn.begin_nested():
                     self._upsert([row])
+                self.marker.commit()
             except Exception as err:
+                self.marker.rollback()
                 if not _row_fault(err, dbapi):
                     raise
                 orig = getattr(err, "orig", None) or err
@@ -321,13 +330,16 @@ class _Importer(TreeRows):
                               f"{type(orig).__name__}: {first})")
 
     def _upsert(self, rows: list[dict[str, Any]]) -> None:
-        """Upsert rows, recording their outbound changes (outbox, feed) with them."""
+        """Upsert rows, recording their outbound changes (outbox, feed) and the regions
+        they change (refresh marks) with them."""
+        old = self.marker.before(rows)
         if self.tracker is None:
             upsert(self.conn, self.table, rows)
-            return
-        state = self.tracker.before(rows)
-        upsert(self.conn, self.table, rows)
-        self.tracker.after(state)
+        else:
+            state = self.tracker.before(rows)
+            upsert(self.conn, self.table, rows)
+            self.tracker.after(state)
+        self.marker.after(rows, old)
 
     def _duplicates(self, keys: list[str | None], reasons: list[str | None]) -> None:
         present = {k for k in keys if k is not None}

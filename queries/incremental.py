@@ -1,0 +1,795 @@
+"""Incremental refresh (issue 13): recompute only the regions whose data changed.
+
+Every importer write (files and the exchange endpoint) marks, in its own transaction, the
+region codes whose parts it may change (`Marker`, table refresh_marks). A refresh then
+recomputes the marked codes' own parts with the same grouped SQL passes as a full
+refresh, restricted to those codes and their ancestors (`WHERE code IN …`), and rebuilds
+each of those regions from its own parts plus its children's stored state (refresh_state:
+rolled-up integer parts, list keys with their item ids, headcounts by industry and band).
+Every list is a top-k under a total order, so a region's list is the top-k of its own
+candidates and its children's lists. The batch is the base batch's rows and items copied
+inside the database, with the changed regions' rows replaced and their new items
+appended: the stored format is the one a full refresh writes.
+
+A full refresh runs instead (and stores the state) when there is no usable base: the
+local date differs from the base's (midnight moves every window), the time zone, the
+code (VERSION) or the region table changed, a "*" mark (regions imported) or too many
+marks, the base batch is not the newest, or the items appended since the last full
+refresh outnumber its items and MIN_GARBAGE_ITEMS (copied garbage would grow without
+bound).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import hashlib
+import json
+import logging
+import math
+import os
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+)
+
+from queries import aggregate as agg
+from queries.domain import CIRCLE_KM, EARTH_RADIUS_KM
+from queries.geo import haversine_km
+from queries.models import (
+    Employer,
+    Person,
+    RefreshBase,
+    RefreshMark,
+    RefreshRun,
+    RefreshState,
+    SnapshotItem,
+    SnapshotRegion,
+    Target,
+    Vacancy,
+)
+from queries.packing import FORMAT as PACK_FORMAT
+from queries.packing import LAYOUT_ITEM
+
+log = logging.getLogger(__name__)
+
+FULL_MARK = "*"
+# Prefix of a community whose nearby vacancies (and 3-km coverage) may have changed, but
+# none of its own records: only that part of it is recomputed.
+NEAR_MARK = "c"
+# Above this share of regions changed, a full refresh is cheaper than an increment.
+MAX_CHANGED_SHARE = 0.3
+# Codes per IN list (SQLite allows 32,766 parameters; MariaDB/PostgreSQL far more).
+IN_CHUNK = 5000
+# Marks an import may write before it asks for a full refresh instead.
+MAX_MARKS = 20000
+# The neighbourhood marked around a vacancy: 3 km plus 50 m for rounding (the same
+# haversine as the 3-km test, on the same stored coordinates); extra marks only cost.
+NEAR_KM = CIRCLE_KM + 0.05
+ENV_SWITCH = "DASHBOARD_INCREMENTAL"
+# Items appended since the last full batch (copied along, partly unused) that never
+# trigger a full refresh by themselves: copying them costs next to nothing.
+MIN_GARBAGE_ITEMS = 20000
+
+
+def enabled_by_default() -> bool:
+    """Whether refreshes are incremental unless asked otherwise (DASHBOARD_INCREMENTAL)."""
+    return os.environ.get(ENV_SWITCH, "on").strip().lower() not in ("0", "off", "false", "no")
+
+
+def _version() -> str:
+    """Changes whenever the code that shapes a batch or the state changes."""
+    h = hashlib.sha1()
+    here = Path(__file__).parent
+    for name in ("aggregate.py", "packing.py", "incremental.py", "metrics.py", "domain.py",
+                 "maplayer.py"):
+        h.update((here / name).read_bytes())
+    return h.hexdigest()
+
+
+VERSION = _version()
+
+
+def _chunks(values: list[Any], size: int = IN_CHUNK) -> Iterable[list[Any]]:
+    for i in range(0, len(values), size):
+        yield values[i:i + size]
+
+
+# ================================================================ marking (importer)
+class Marker:
+    """Marks the regions an importer's upserts may change, in the importer's transaction.
+
+    before(rows) reads what the stored rows with the same ids say (the old communities);
+    after(rows, old) resolves both to region codes and inserts the new marks.
+    """
+
+    # Per KIND: columns of the old row to read (besides the id), how to resolve.
+    OLD_COLUMNS: dict[str, tuple[str, ...]] = {
+        "persons": ("community_code",),
+        "households": ("community_code",),
+        "trainings": ("community_code",),
+        "interviews": ("community_code",),
+        "loans": ("community_code",),
+        "surveys": ("community_code",),
+        "job_fairs": ("region_code",),
+        "placements": ("community_code", "person_id"),
+        "assistance": ("community_code", "person_id"),
+        "employers": ("community_code",),
+        "vacancies": ("community_code", "lat", "lon", "employer_id"),
+    }
+
+    def __init__(self, conn: Connection, kind: str, table: Any, id_cols: tuple[str, ...]) -> None:
+        self.conn, self.kind, self.table, self.id_cols = conn, kind, table, id_cols
+        # Codes marked by savepoints that completed, and by the one under way: a chunk the
+        # database refuses is rolled back with its marks and retried row by row.
+        self.marked: set[str] = set()
+        self._pending: set[str] = set()
+        self.full = False
+        self._centres: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    # ---------------------------------------------------------------- hooks
+    def before(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The stored rows the upsert will replace (only the columns marking needs)."""
+        cols = self.OLD_COLUMNS.get(self.kind)
+        if not cols or self.full or len(self.id_cols) != 1:
+            return []
+        t = self.table
+        idc = t.c[self.id_cols[0]]
+        ids = list({r[self.id_cols[0]] for r in rows})
+        out: list[dict[str, Any]] = []
+        for part in _chunks(ids):
+            out += [dict(m) for m in self.conn.execute(
+                select(idc, *[t.c[c] for c in cols]).where(idc.in_(part))).mappings()]
+        return out
+
+    def after(self, rows: list[dict[str, Any]], old: list[dict[str, Any]]) -> None:
+        """Insert marks for the regions the new and the replaced rows touch."""
+        if self.full or FULL_MARK in self._pending:
+            return
+        codes = self._codes(rows + old)
+        self._mark(codes)
+
+    # ---------------------------------------------------------------- resolution
+    def _codes(self, rows: list[dict[str, Any]]) -> set[str]:
+        k = self.kind
+        if k == "regions":
+            return {FULL_MARK}
+        if k == "targets":
+            return {r["region_code"] for r in rows}
+        if k == "job_fairs":
+            return {r["region_code"] for r in rows}
+        codes = {r["community_code"] for r in rows if r.get("community_code")}
+        if k in ("placements", "assistance"):
+            # Key-group "placed"/"assisted" and unassisted counts sit with the person.
+            codes |= self._person_codes({r["person_id"] for r in rows})
+        elif k == "employers":
+            # The employer's name is in its vacancies' items; emp_hiring at its community.
+            vac = self._rows(Vacancy, Vacancy.employer_id,
+                             {r["employer_id"] for r in rows if r.get("employer_id")})
+            codes |= self._vacancy_codes(vac)
+        elif k == "vacancies":
+            codes |= self._vacancy_codes(rows)
+        return codes
+
+    def _rows(self, model: Any, col: Any, keys: set[Any]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        cols = [model.vacancy_id, model.community_code, model.lat, model.lon, model.employer_id]
+        for part in _chunks(sorted(keys)):
+            out += [dict(m) for m in self.conn.execute(select(*cols).where(col.in_(part)))
+                    .mappings()]
+        return out
+
+    def _person_codes(self, ids: set[str]) -> set[str]:
+        out: set[str] = set()
+        for part in _chunks(sorted(i for i in ids if i)):
+            out |= set(self.conn.execute(select(Person.community_code).distinct()
+                                         .where(Person.person_id.in_(part))).scalars())
+        return out
+
+    def _vacancy_codes(self, rows: list[dict[str, Any]]) -> set[str]:
+        """Worksite, communities within NEAR_KM of it, the employer's community."""
+        codes = {r["community_code"] for r in rows if r.get("community_code")}
+        emp = sorted({r["employer_id"] for r in rows if r.get("employer_id")})
+        for part in _chunks(emp):
+            codes |= {c for c in self.conn.execute(
+                select(Employer.community_code).distinct()
+                .where(Employer.employer_id.in_(part))).scalars() if c}
+        # A placement's pl_within counts its vacancy's position, but only a move across
+        # the 3-km line of its community changes it, and then the old or the new point is
+        # within NEAR_KM of that community's centre: marked below.
+        points = [(r["lat"], r["lon"]) for r in rows
+                  if r.get("lat") is not None and r.get("lon") is not None]
+        if points:
+            # Their nearby lists and 3-km coverage only: "c" + code (NEAR_MARK).
+            codes |= {NEAR_MARK + c for c in self._near(points)}
+        return codes
+
+    def _near(self, points: list[tuple[float, float]]) -> set[str]:
+        if self._centres is None:
+            rows = self.conn.execute(
+                text("SELECT code, lat, lon FROM regions WHERE level = 'community' "
+                     "AND lat IS NOT NULL AND lon IS NOT NULL")).all()
+            self._centres = (np.array([r[0] for r in rows], dtype=object),
+                             np.array([r[1] for r in rows], dtype=float),
+                             np.array([r[2] for r in rows], dtype=float))
+        codes, lat, lon = self._centres
+        out: set[str] = set()
+        if not len(codes):
+            return out
+        pts = np.array(points, dtype=float)
+        for i in range(0, len(pts), 200):
+            p = pts[i:i + 200]
+            # A cheap box first (1° of latitude ≈ 111 km), then the distance.
+            d_lat = NEAR_KM / 111.0 + 0.01
+            box = (np.abs(lat[None, :] - p[:, :1]) <= d_lat)
+            idx = np.flatnonzero(box.any(axis=0))
+            if not len(idx):
+                continue
+            dist = haversine_km(p[:, :1], p[:, 1:2], lat[idx][None, :], lon[idx][None, :])
+            out |= set(codes[idx[(dist <= NEAR_KM).any(axis=0)]].tolist())
+        return out
+
+    def commit(self) -> None:
+        """The savepoint holding the latest marks completed: they are written."""
+        self.marked |= self._pending
+        self._pending = set()
+        if FULL_MARK in self.marked:
+            self.full = True
+
+    def rollback(self) -> None:
+        """The savepoint holding the latest marks was rolled back: forget them."""
+        self._pending = set()
+
+    def _mark(self, codes: set[str]) -> None:
+        new = sorted(c for c in codes - self.marked - self._pending if c)
+        if not new:
+            return
+        if FULL_MARK in new or len(self.marked) + len(self._pending) + len(new) > MAX_MARKS:
+            new = [FULL_MARK]
+        self.conn.execute(insert(RefreshMark), [{"code": c} for c in new])
+        self._pending |= set(new)
+
+
+# ================================================================ the refresh
+@dataclass
+class Plan:
+    """What a refresh writes: a full batch, or an increment over the base batch."""
+
+    full: bool
+    reason: str
+    rows: dict[str, dict]
+    items: list[str]  # full: every item; incremental: the appended ones (ids from first_item)
+    state: dict[str, Any] | None
+    marks: list[int]
+    day: dt.date
+    tz: str
+    regions_hash: str = ""
+    base: Any = None
+    first_item: int = 0
+    total_rows: int = 0
+    changed: list[str] = field(default_factory=list)
+    # (negative id, text) of the map's items (queries.maplayer); None: copy the base's.
+    map_items: list[tuple[int, str]] | None = None
+    # The layout item again when the increment added industries; None: the base's.
+    layout: str | None = None
+
+
+def _regions_hash(regions: pd.DataFrame) -> str:
+    h = hashlib.sha1()
+    for row in regions.sort_values("code").itertuples(index=False):
+        h.update(repr(tuple(None if (isinstance(v, float) and math.isnan(v)) else v
+                            for v in row)).encode())
+    return h.hexdigest()
+
+
+def _read_marks(conn: Connection) -> tuple[list[int], set[str]]:
+    rows = conn.execute(select(RefreshMark.id, RefreshMark.code)).all()
+    return [r[0] for r in rows], {r[1] for r in rows}
+
+
+def plan(
+    engine: Engine, as_of: dt.datetime, tz: str, *, incremental: bool, full: bool = False,
+    compute: Any = None,
+) -> Plan:
+    """Compute the next batch: an increment over the base when possible, else full.
+
+    incremental=False: a full batch and no state kept (the incremental path is off);
+    full=True: a full batch whose state the next refreshes build on.
+    """
+    # Many small objects: pause the cyclic GC, as compute_batch does.
+    gc_was_on = gc.isenabled()
+    gc.disable()
+    try:
+        return _plan(engine, as_of, tz, incremental, full, compute)
+    finally:
+        if gc_was_on:
+            gc.enable()
+
+
+def _plan(
+    engine: Engine, as_of: dt.datetime, tz: str, incremental: bool, full: bool, compute: Any,
+) -> Plan:
+    w = agg.Windows(as_of, tz)
+    with engine.connect() as conn:
+        mark_ids, codes = _read_marks(conn)
+        tb = RefreshBase.__table__
+        base = conn.execute(select(tb).where(tb.c.id == 1)).first()
+        newest = conn.execute(select(func.max(RefreshRun.id))
+                              .where(RefreshRun.status == "ok")).scalar()
+        regions = agg._read_regions(conn)
+    reason = _full_reason(incremental and not full, base, newest, w, tz, codes)
+    rhash = _regions_hash(regions)
+    if reason is None and base is not None and base.regions_hash != rhash:
+        reason = "the region table changed"
+    if reason is None:
+        assert base is not None
+        p = _increment(engine, w, tz, base, regions, codes)
+        if isinstance(p, str):
+            reason = p
+        else:
+            p.marks, p.regions_hash = mark_ids, rhash
+            return p
+    state: dict[str, Any] | None = {} if incremental else None
+    rows, items = (compute or agg.compute_batch)(engine, as_of, tz, state)
+    return Plan(True, reason, rows, items, state, mark_ids, w.today, tz, rhash,
+                total_rows=len(rows))
+
+
+def _full_reason(
+    incremental: bool, base: Any, newest: int | None, w: agg.Windows, tz: str,
+    codes: set[str],
+) -> str | None:
+    if not incremental:
+        return "full refresh asked for (or the incremental path is off)"
+    if base is None:
+        return "no base batch"
+    if base.batch_id != newest:
+        return "the base batch is not the newest"
+    if base.day != w.today:
+        return "the date changed"
+    if base.tz != tz:
+        return "the time zone changed"
+    if base.version != VERSION:
+        return "the code changed"
+    if FULL_MARK in codes:
+        return "the region tree changed"
+    if base.items_added > max(base.items_full, MIN_GARBAGE_ITEMS):
+        return "items appended since the last full refresh outnumber its items"
+    return None
+
+
+def _chains(parents: dict[str, str | None]) -> dict[str, list[str]]:
+    """Each region, then its loaded ancestors upwards (as queries.aggregate._region_tree)."""
+    out: dict[str, list[str]] = {}
+    for code in parents:
+        chain, seen, p = [code], {code}, parents.get(code)
+        while p is not None and p in parents and p not in seen:
+            chain.append(p)
+            seen.add(p)
+            p = parents.get(p)
+        out[code] = chain
+    return out
+
+
+BOX_DEG = 0.02  # cells of the rectangles that cover the communities' 3-km boxes
+
+
+def _near_boxes(comms: pd.DataFrame) -> list[Any]:
+    """Conditions selecting every vacancy within 3 km of the communities.
+
+    Each community's lat/lon box (3 km and a margin each way) is covered by grid cells;
+    runs of cells along a row become one rectangle, so the query has a few conditions
+    rather than one per community (vacancies outside 3 km are dropped by _circle).
+    """
+    V = Vacancy
+    cells: set[tuple[int, int]] = set()
+    d_lat = math.degrees(NEAR_KM / EARTH_RADIUS_KM)
+    for lat, lon in zip(comms["lat"].tolist(), comms["lon"].tolist(), strict=True):
+        if lat is None or lon is None or math.isnan(lat) or math.isnan(lon):
+            continue
+        d_lon = d_lat / max(math.cos(math.radians(min(abs(lat) + d_lat, 89.9))), 1e-6)
+        rows = range(math.floor((lat - d_lat) / BOX_DEG), math.floor((lat + d_lat) / BOX_DEG) + 1)
+        for i in rows:
+            for j in range(math.floor((lon - d_lon) / BOX_DEG),
+                           math.floor((lon + d_lon) / BOX_DEG) + 1):
+                cells.add((i, j))
+    conds = []
+    for i in sorted({i for i, _ in cells}):
+        js = sorted(j for ii, j in cells if ii == i)
+        start = prev = js[0]
+        for j in [*js[1:], None]:
+            if j is not None and j == prev + 1:
+                prev = j
+                continue
+            conds.append(and_(V.lat >= i * BOX_DEG, V.lat <= (i + 1) * BOX_DEG,
+                              V.lon >= start * BOX_DEG, V.lon <= (prev + 1) * BOX_DEG))
+            if j is not None:
+                start = prev = j
+    return conds
+
+
+def _empty_vacancies() -> pd.DataFrame:
+    """An _open_vacancies frame without rows."""
+    return pd.DataFrame({c: pd.Series([], dtype=object) for c in (
+        "vacancy_id", "code", "lat", "lon", "type", "headcount", "industry", "salary_min",
+        "posted_on", "open", "new_month", "rec")})
+
+
+def _increment(
+    engine: Engine, w: agg.Windows, tz: str, base: Any, regions: pd.DataFrame,
+    marked: set[str],
+) -> Plan | str:
+    """The changed regions' rows, new items and state; a reason text if not worth it."""
+    clock = agg._Clock()
+    names, levels, parents = agg._tree_maps(regions)
+    chains = _chains(parents)
+    children: dict[str, list[str]] = defaultdict(list)
+    for c, p in parents.items():
+        if p is not None and p in names:
+            if parents.get(chains[c][-1]) in names:
+                return "the region tree has a cycle"
+            children[p].append(c)
+    dirty = {c for c in marked if c in names}
+    # Communities whose own records did not change, only vacancies near them: their own
+    # parts are the stored ones (a community without children stores its own), with the
+    # 3-km coverage and nearby list recomputed.
+    near_only: set[str] = set()
+    for m in marked:
+        c = m[len(NEAR_MARK):]
+        if m.startswith(NEAR_MARK) and c in names and c not in dirty:
+            if levels[c] == "community" and not children.get(c):
+                near_only.add(c)
+            else:
+                dirty.add(c)
+    changed: set[str] = set()
+    for c in dirty | near_only:
+        changed.update(chains[c])
+    if len(changed) > MAX_CHANGED_SHARE * len(names):
+        return f"{len(changed)} of {len(names)} regions changed"
+    only = sorted(changed)
+    # The codes whose own parts are recomputed in SQL.
+    own_sql = sorted(changed - near_only)
+    centres = regions.set_index("code")
+    comm_codes = [c for c in only if levels[c] == "community"]
+    comms = centres.loc[comm_codes, ["lat", "lon"]].reset_index().rename(
+        columns={"index": "code"}) if comm_codes else pd.DataFrame(
+        {"code": [], "lat": [], "lon": []})
+    # The children whose stored state the changed regions are summed from.
+    need = sorted({k for c in only for k in children.get(c, ()) if k not in changed}
+                  | near_only)
+    with engine.connect() as conn:
+        frames: list[pd.DataFrame] = []
+        latest_parts: list[pd.DataFrame] = []
+        vac_frames: list[pd.DataFrame] = []
+        vac_records: list[Any] = []
+        for part in _chunks(own_sql):
+            frames.append(pd.concat(agg._passes(conn, w, centres, part), axis=1))
+            latest_parts.append(agg._latest_placements(conn, w, part))
+            vf, vr = agg._open_vacancies(conn, w, [Vacancy.community_code.in_(part)])
+            if not vf.empty:
+                vf["rec"] = vf["rec"] + len(vac_records)
+                vac_frames.append(vf)
+            vac_records += vr
+        near_frames: list[pd.DataFrame] = []
+        near_records: list[Any] = []
+        boxes = _near_boxes(comms)
+        for i in range(0, len(boxes), 200):
+            nf, nr = agg._open_vacancies(conn, w, [or_(*boxes[i:i + 200])])
+            if not nf.empty:
+                nf["rec"] = nf["rec"] + len(near_records)
+                near_frames.append(nf)
+            near_records += nr
+        upcoming = agg._upcoming_fairs(conn, w)
+        targets = []
+        for part in _chunks(only):
+            targets.append(agg._frame(conn, select(
+                Target.region_code, Target.metric, Target.target
+            ).where(Target.year == w.today.year, Target.region_code.in_(part))))
+        stored: dict[str, Any] = {}
+        for part in _chunks(need):
+            for code, body in conn.execute(select(RefreshState.region_code, RefreshState.body)
+                                           .where(RefreshState.region_code.in_(part))):
+                stored[code] = json.loads(body)
+        paths: dict[str, str] = {}
+        for part in _chunks(only):
+            paths.update(conn.execute(
+                select(SnapshotRegion.region_code, SnapshotRegion.path)
+                .where(SnapshotRegion.batch_id == base.batch_id,
+                       SnapshotRegion.region_code.in_(part))).tuples().all())
+        # The layout and the path steps (items 1..N, format 2) of the base batch.
+        layout = conn.execute(select(SnapshotItem.body).where(
+            SnapshotItem.batch_id == base.batch_id, SnapshotItem.item_id == LAYOUT_ITEM)).scalar()
+        steps = {i: json.loads(body)[0] for i, body in conn.execute(
+            select(SnapshotItem.item_id, SnapshotItem.body).where(
+                SnapshotItem.batch_id == base.batch_id, SnapshotItem.item_id >= 1,
+                SnapshotItem.item_id <= len(names)))}
+        first_item = (conn.execute(select(func.max(SnapshotItem.item_id))
+                                   .where(SnapshotItem.batch_id == base.batch_id)).scalar()
+                      or 0) + 1
+    clock.lap(f"increment sql ({len(only)} regions, {len(need)} stored children)")
+    missing = [c for c in need if c not in stored] + [c for c in only if c not in paths]
+    if missing:
+        return f"no stored state for {len(missing)} regions (e.g. {missing[0]})"
+
+    vac = pd.concat(vac_frames, ignore_index=True) if vac_frames else _empty_vacancies()
+    near = pd.concat(near_frames, ignore_index=True) if near_frames else _empty_vacancies()
+    near_open = near[near["open"]] if not near.empty else near
+    covered, nearby = agg._circle(comms, near_open)
+    part_frame = pd.concat([f for f in frames if not f.empty]) if any(
+        not f.empty for f in frames) else pd.DataFrame(index=pd.Index([], name="code"))
+    sql_comms = [c for c in comm_codes if c not in near_only]
+    own, _ = agg._own_parts([part_frame], vac, pd.Index(sql_comms), covered, names)
+    if near_only:
+        kept = pd.DataFrame([stored[c]["p"] for c in sorted(near_only)],
+                            index=pd.Index(sorted(near_only), name="code"),
+                            columns=list(agg.PART_COLUMNS))
+        kept["circle_covered"] = [int(covered[c]) for c in kept.index]
+        own = pd.concat([own.reindex(columns=list(agg.PART_COLUMNS)).fillna(0), kept])
+    fail = agg._full_employment(own, pd.Index(comm_codes, name="code"))
+    clock.lap("increment parts")
+    _, action_items, criteria, action_keys = agg._fe_lists(
+        fail, own, pd.DataFrame({"member": pd.Series([], dtype=object),
+                                 "region": pd.Series([], dtype=object)}))
+
+    # The base batch's format-2 tables: new industries are appended (the layout item is
+    # then written again), the others are fixed lists.
+    layout_body = json.loads(layout) if layout else {}
+    if layout_body.get("v") != PACK_FORMAT:
+        return "the base batch is not in the current snapshot format"
+    forms_t, types_t = agg.Table(layout_body["forms"]), agg.Table(layout_body["types"])
+    industries_t = agg.Table(layout_body["industries"])
+    n_industries = len(industries_t.values)
+    step_of = {code: i for i, code in steps.items()}
+
+    latest = pd.concat([f for f in latest_parts if not f.empty]) if any(
+        not f.empty for f in latest_parts) else pd.DataFrame(
+        columns=["code", "placed_at", "form", "placement_id"])
+    if not latest.empty:
+        latest = latest.sort_values(["placed_at", "placement_id"], ascending=False,
+                                    kind="stable").reset_index(drop=True)
+    codes, group_pos, rank, group_of = agg.placement_groups(latest, forms_t)
+    open_vac = vac[vac["open"]].copy() if not vac.empty else vac
+    if not open_vac.empty:
+        open_vac["industry_k"] = open_vac["industry"].fillna(agg.UNSPECIFIED)
+        open_vac["band"] = [agg._salary_band(s) for s in open_vac["salary_min"].tolist()]
+
+    items: list[str] = []
+    ids: dict[tuple[str, Any], int] = {}
+
+    def ref(kind: str, key: Any, text_of: Any) -> int:
+        i = ids.get((kind, key))
+        if i is None:
+            i = ids[(kind, key)] = first_item + len(items)
+            items.append(text_of())
+        return i
+
+    def group_id(c: str) -> int:
+        return ref("g", c, lambda: group_of(c, step_of.get(c, c)))
+
+    # Own candidates of each changed code; a code's own group: (item, size).
+    own_lp: dict[str, list[list[Any]]] = defaultdict(list)
+    own_group: dict[str, tuple[int, int]] = {}
+    if codes:
+        keys = [agg.ts_key(t) for t in latest["placed_at"].tolist()]
+        pids = latest["placement_id"].tolist()
+        for c, ps in group_pos.items():
+            g = group_id(c)
+            own_group[c] = (g, len(ps))
+            own_lp[c] = [[keys[i], pids[i], g, rank[i]] for i in ps]
+    own_nv: dict[str, list[list[Any]]] = defaultdict(list)
+    own_ind: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    own_band: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    if not open_vac.empty:
+        for code, posted, vid, rec, ind, band, hc in zip(
+            open_vac["code"].tolist(), open_vac["posted_on"].tolist(),
+            open_vac["vacancy_id"].tolist(), open_vac["rec"].tolist(),
+            open_vac["industry_k"].tolist(), open_vac["band"].tolist(),
+            open_vac["headcount"].tolist(), strict=True,
+        ):
+            own_nv[code].append([posted.isoformat(), vid, ("v", rec)])
+            own_ind[code][ind] += int(hc)
+            own_band[code][band] += int(hc)
+    for c in near_only:
+        # A community's stored lists are its own (it has no children): its list is its
+        # own placement group, whole.
+        own_lp[c] = stored[c]["lp"]
+        if own_lp[c]:
+            own_group[c] = (own_lp[c][0][2], len(own_lp[c]))
+        own_nv[c] = stored[c]["nv"]
+        own_ind[c] = stored[c]["ind"]
+        own_band[c] = stored[c]["band"]
+    own_fe: dict[str, list[list[Any]]] = defaultdict(list)
+    for i, key in enumerate(action_keys):
+        own_fe[key[2]].append([*key, ("a", i)])
+
+    def vac_text(rec: int, records: list[Any]) -> Any:
+        return lambda: agg.vacancy_text(records[rec], step_of, types_t, industries_t)
+
+    def resolve(entry: list[Any]) -> list[Any]:
+        """An own candidate's item made (or found) in this batch: its id."""
+        tag = entry[-1]
+        if not isinstance(tag, tuple):
+            return entry
+        kind, i = tag
+        if kind == "v":
+            item = ref("v", vac_records[i].vacancy_id, vac_text(i, vac_records))
+        else:
+            c, mask = action_items[i]
+            item = ref("a", c, lambda: agg._js([step_of.get(c, c), mask]))
+        return [*entry[:-1], item]
+
+    # Fairs: the whole upcoming list is small; each changed region takes its first ten.
+    fair_items = agg.fair_texts(upcoming, names)
+    fair_lists: dict[str, list[int]] = defaultdict(list)
+    changed_set = set(only)
+    for i, code in enumerate(upcoming["code"].tolist() if not upcoming.empty else []):
+        for a in chains.get(code, ()):
+            if a in changed_set and len(fair_lists[a]) < agg.UPCOMING_FAIRS:
+                fair_lists[a].append(i)
+
+    targets_by_region = agg._targets_by_region(pd.concat(targets) if targets else
+                                               pd.DataFrame())
+    part_cols = list(agg.PART_COLUMNS)
+    own_rows = own.reindex(columns=part_cols).fillna(0).astype("int64")
+    own_map = dict(zip(own_rows.index.tolist(), own_rows.to_numpy().tolist(), strict=True))
+    zero = [0] * len(part_cols)
+    new_state: dict[str, Any] = {}
+    rows: dict[str, dict] = {}
+    n_months = len(w.months)
+    # Deepest first, so every child's new state exists before its parent's.
+    for code in sorted(only, key=lambda c: -len(chains[c])):
+        kids = [new_state[k] if k in new_state else stored[k] for k in children.get(code, ())]
+        tot = list(own_map.get(code, zero))
+        for k in kids:
+            tot = [a + b for a, b in zip(tot, k["p"], strict=True)]
+        lp = sorted(own_lp.get(code, []) + [e for k in kids for e in k["lp"]],
+                    key=lambda e: (e[0], e[1]), reverse=True)[:agg.LATEST_PLACEMENTS]
+        nv = sorted([resolve(e) for e in own_nv.get(code, ())] + [e for k in kids for e in k["nv"]],
+                    key=lambda e: (e[0], e[1]), reverse=True)[:agg.NEWEST_VACANCIES]
+        fe = sorted([resolve(e) for e in own_fe.get(code, ())] + [e for k in kids for e in k["fe"]],
+                    key=lambda e: (-e[0], e[1] is None, e[1] or 0.0, e[2]))[:agg.FE_ACTIONS]
+        ind: dict[str, int] = defaultdict(int, own_ind.get(code, {}))
+        band: dict[str, int] = defaultdict(int, own_band.get(code, {}))
+        for k in kids:
+            for key, n in k["ind"].items():
+                ind[key] += n
+            for key, n in k["band"].items():
+                band[key] += n
+        ind = {k: v for k, v in ind.items() if v}
+        band = {k: v for k, v in band.items() if v}
+        new_state[code] = {"p": tot, "lp": lp, "nv": nv, "ind": ind, "band": band, "fe": fe}
+        mine = own_group.get(code)
+        if lp and mine is not None and len(lp) == mine[1] and all(e[2] == mine[0] for e in lp):
+            latest_list: Any = mine[0]  # the region's own group, whole
+        else:
+            latest_list = [[e[2], e[3]] for e in lp]
+        community = levels[code] == "community"
+        near = [(ref("v", near_records[rec].vacancy_id, vac_text(rec, near_records)), d)
+                for rec, d in nearby.get(code, ())] if community else []
+        fair_ids = [ref("f", upcoming["fair_id"].iat[i], (lambda i=i: fair_items[i]))
+                    for i in fair_lists.get(code, ())]
+        _, metrics_text, series_text, targets_text, lists_text = agg.region_columns(
+            dict(zip(part_cols, tot, strict=True)), n_months, targets_by_region.get(code, {}),
+            latest_list, [e[-1] for e in nv], ind, band, fair_ids, [e[-1] for e in fe],
+            criteria.get(code), community, near, industries_t)
+        rows[code] = {
+            "code": code, "name": names[code], "level": levels[code],
+            "parent_code": parents[code], "path": paths[code], "metrics": metrics_text,
+            "series": series_text, "targets": targets_text, "lists": lists_text,
+        }
+    new_layout = None
+    if len(industries_t.values) != n_industries:
+        new_layout = agg._js({**layout_body, "industries": industries_t.values})
+    clock.lap("increment rows")
+    return Plan(False, "", rows, items, new_state, [], w.today, tz, base=base,
+                first_item=first_item, total_rows=len(names), changed=only,
+                layout=new_layout)
+
+
+# ================================================================ writing
+def save(conn: Connection, batch_id: int, p: Plan, write_rows: Any) -> None:
+    """Write an increment's rows and items (a full batch is written by the caller), the
+    state, the base and the consumed marks, in the batch's transaction."""
+    gc_was_on = gc.isenabled()
+    gc.disable()
+    try:
+        _save(conn, batch_id, p, write_rows)
+    finally:
+        if gc_was_on:
+            gc.enable()
+
+
+def _save(conn: Connection, batch_id: int, p: Plan, write_rows: Any) -> None:
+    if not p.full:
+        _copy_base(conn, batch_id, p, write_rows)
+    for part in _chunks(p.marks):
+        conn.execute(delete(RefreshMark).where(RefreshMark.id.in_(part)))
+    if p.state is None:
+        conn.execute(delete(RefreshBase))
+        conn.execute(delete(RefreshState))
+        return
+    if p.full:
+        conn.execute(delete(RefreshState))
+    else:
+        for part in _chunks(sorted(p.state)):
+            conn.execute(delete(RefreshState).where(RefreshState.region_code.in_(part)))
+    state_rows = [(c, json.dumps(s, ensure_ascii=False, separators=(",", ":")))
+                  for c, s in p.state.items()]
+    write_rows(conn, state_rows, RefreshState, ("region_code", "body"))
+    items_full = len(p.items) if p.full else p.base.items_full  # type: ignore[union-attr]
+    added = 0 if p.full else p.base.items_added + len(p.items)  # type: ignore[union-attr]
+    conn.execute(delete(RefreshBase))
+    conn.execute(insert(RefreshBase).values(
+        id=1, batch_id=batch_id, day=p.day, tz=p.tz, version=VERSION,
+        regions_hash=p.regions_hash, items_full=items_full, items_added=added))
+
+
+def map_snapshot(engine: Engine, p: Plan) -> tuple[dict[str, dict], list[str]]:
+    """The whole batch an increment makes, as queries.maplayer.map_items reads it: every
+    region's parent, name, level and metrics (the base's, the changed ones replaced), and
+    the items up to the layout."""
+    base = p.base.batch_id  # type: ignore[union-attr]
+    t = SnapshotRegion.__table__
+    with engine.connect() as conn:
+        rows = {code: {"parent_code": parent, "name": name, "level": level, "metrics": m}
+                for code, parent, name, level, m in conn.execute(
+                    select(t.c.region_code, t.c.parent_code, t.c.name, t.c.level,
+                           t.c.metrics).where(t.c.batch_id == base)).tuples()}
+        layout = conn.execute(select(SnapshotItem.body).where(
+            SnapshotItem.batch_id == base, SnapshotItem.item_id == LAYOUT_ITEM)).scalar()
+    rows.update(p.rows)
+    return rows, [layout or ""]
+
+
+def _copy_base(conn: Connection, batch_id: int, p: Plan, write_rows: Any) -> None:
+    """The base batch's items and unchanged rows copied in the database, then the new."""
+    base = p.base.batch_id  # type: ignore[union-attr]
+    # The map's items (negative ids) are copied only when nothing changed, the layout
+    # only when no industry was added.
+    keep = "" if p.map_items is None else " AND item_id >= 0"
+    if p.layout is not None:
+        keep += f" AND item_id <> {LAYOUT_ITEM}"
+    conn.execute(text(
+        "INSERT INTO snapshot_items (batch_id, item_id, body) "
+        f"SELECT :new, item_id, body FROM snapshot_items WHERE batch_id = :base{keep}"
+    ), {"new": batch_id, "base": base})
+    if p.map_items is not None:
+        write_rows(conn, [(batch_id, i, body) for i, body in p.map_items],
+                   SnapshotItem, ("batch_id", "item_id", "body"))
+    if p.layout is not None:
+        write_rows(conn, [(batch_id, LAYOUT_ITEM, p.layout)], SnapshotItem,
+                   ("batch_id", "item_id", "body"))
+    cols = "region_code, parent_code, name, level, path, metrics, series, targets, lists"
+    conn.execute(text(
+        f"INSERT INTO snapshot_regions (batch_id, {cols}) "
+        f"SELECT :new, {cols} FROM snapshot_regions WHERE batch_id = :base"
+    ), {"new": batch_id, "base": base})
+    for part in _chunks(p.changed):
+        conn.execute(delete(SnapshotRegion).where(SnapshotRegion.batch_id == batch_id,
+                                                  SnapshotRegion.region_code.in_(part)))
+    write_rows(conn, [(batch_id, p.first_item + i, body) for i, body in enumerate(p.items)],
+               SnapshotItem, ("batch_id", "item_id", "body"))
+    write_rows(conn, [
+        (batch_id, code, r["parent_code"], r["name"], r["level"], r["path"], r["metrics"],
+         r["series"], r["targets"], r["lists"]) for code, r in p.rows.items()
+    ], SnapshotRegion, ("batch_id", "region_code", "parent_code", "name", "level", "path",
+                        "metrics", "series", "targets", "lists"))
+
+
+__all__ = ["FULL_MARK", "LAYOUT_ITEM", "Marker", "Plan", "VERSION", "enabled_by_default",
+           "plan", "save"]
