@@ -333,6 +333,9 @@
     if (!c) return;
     var W = c.offsetWidth || 1920, H = c.offsetHeight || 1080;
     var vw = window.innerWidth, vh = window.innerHeight;
+    // A portrait kiosk (1080×1920) or a 4:3 / 5:4 screen: header and footer lay out in a narrow
+    // way (wall.css `.is-narrow`) instead of running past the edge.
+    c.classList.toggle('is-narrow', W < 1500 || H > W);
     // A tile shows part (col, row) of the whole canvas: the canvas keeps its full layout
     // and is moved so that part fills the window; the rest falls outside it.
     var tw = W, th = H, ox = 0, oy = 0;
@@ -435,8 +438,12 @@
     var active = S.mode === 'region' && S.deck.getAttribute('data-active');
     var sel = active ? ':scope > [data-panel="' + active + '"] .fit' : '.fit';
     Array.prototype.forEach.call(S.deck.querySelectorAll(sel), fitBox);
-    var dots = document.querySelector('.wall-foot .dots');
-    if (dots) fitBox(dots);
+    // Outside the deck: the panel names and the region's name (a long community name on a
+    // narrow canvas) shrink to fit too.
+    ['.wall-foot .dots', '.wall-head .region-name'].forEach(function (sel) {
+      var el = document.querySelector(sel);
+      if (el) fitBox(el);
+    });
   }
 
   function queueFit() {
@@ -552,6 +559,9 @@
     var deck = document.getElementById('deck');
     if (deck !== S.deck) setup(deck);
     if (!deck) return;
+    // The header's region name is set by its own callback, outside the deck's observer.
+    var hn = document.getElementById('hdr-name');
+    if (hn && hn.textContent !== S.hdrText) { S.hdrText = hn.textContent; queueFit(); }
     if (S.fitQueued) fitAll();  // animation frames pause in background tabs
     var now = new Date();
     var t = now.getTime();

@@ -277,3 +277,54 @@ def test_stale_mark_on_outage_and_recovery(app: Any, browser: Any) -> None:
         assert browser.execute_script("return window.__noReload") == 42
     finally:
         own.stop()
+
+
+LONG_NAME = "340122200000"  # 牌坊回族满族乡: the longest name of the demo's regions
+
+FITS_JS = """
+var out = [];
+['.wall-head .brand', '.wall-head .region-name', '.wall-head .clock', '.wall-head .clock-date',
+ '.wall-foot .dots', '#deck > .is-active .panel-head'].forEach(function (sel) {
+  document.querySelectorAll(sel).forEach(function (el) {
+    if (!el.offsetWidth) return;  // not shown at this size
+    if (el.scrollWidth > el.clientWidth + 1) {
+      out.push(sel + ' cut: ' + el.scrollWidth + ' > ' + el.clientWidth + ' '
+               + el.textContent.slice(0, 40));
+    }
+  });
+});
+var c = document.getElementById('canvas').getBoundingClientRect();
+document.querySelectorAll('.wall-head > *, .wall-foot > *, .dot').forEach(function (el) {
+  var r = el.getBoundingClientRect();
+  if (r.width && (r.left < c.left - 1 || r.right > c.right + 1 || r.bottom > c.bottom + 1)) {
+    out.push('outside the canvas: ' + el.className + ' ' + el.textContent.slice(0, 20));
+  }
+});
+var active = document.querySelector('.dot.is-active');
+if (!active || active.getBoundingClientRect().width < 40) out.push('active panel name not shown');
+return out;
+"""
+
+
+@pytest.mark.parametrize("query", ["", "?lang=en", "?w=1080&h=1920", "?w=1080&h=1920&lang=en",
+                                   "?w=3840&h=1080&lang=en", "?w=1280&h=1024"])
+def test_header_and_footer_fit_every_canvas(browser: Any, query: str) -> None:
+    """No name, clock or panel name runs past its box or the canvas (portrait kiosks too)."""
+    sep = "&" if query else "?"
+    _open(browser, f"/wall/{LONG_NAME}{query}{sep}dwell=3600&poll=3600", "overview", LONG_NAME)
+    wait_for(lambda: browser.execute_script(
+        "return document.fonts.status === 'loaded' && !window.__wall.state.fitQueued"),
+        10, "fonts and fit")
+    time.sleep(0.5)
+    assert browser.execute_script(FITS_JS) == []
+    # The deck's nine panel names: on a wide canvas every one is shown whole; a narrow one
+    # (portrait, 4:3, 5:4) names the shown panel and marks the others.
+    narrow = browser.execute_script(
+        "return document.getElementById('canvas').classList.contains('is-narrow')")
+    assert narrow == ("h=1920" in query or "h=1024" in query)
+    if not narrow:
+        shown = browser.execute_script(
+            "return Array.from(document.querySelectorAll('.dot')).filter(function (d) {"
+            " return d.getBoundingClientRect().width > 20; }).length")
+        assert shown == len(PANEL_IDS)
+    assert severe_logs(browser) == []
