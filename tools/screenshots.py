@@ -139,6 +139,9 @@ def plan(levels: dict[str, str], panels: tuple[str, ...]) -> list[tuple[str, str
     shots += [
         ("wall-city-overview-en", f"/wall/{city}?panels=overview&lang=en", "overview", city,
          1920, 1080),
+        # A portrait kiosk (立式一体机), the other common screen in a service hall.
+        ("wall-city-overview-1080x1920", f"/wall/{city}?w=1080&h=1920", "overview", city,
+         1080, 1920),
         ("region-city-placements", f"/region/{city}?panel=placements", "placements", city,
          1440, 900),
         ("region-province-overview", f"/region/{levels['province']}?panel=overview",
