@@ -6,7 +6,8 @@ bench/data/. Served in-process (werkzeug, threaded) and driven by headless Chrom
 PerformanceObserver keeping every `longtask` entry (as bench/longtask.py does). Steps:
 
   load   /wall/<root>?panels=map → the map's traces are drawn, then quiet
-  tour   `__wall.step(1)` on `tour=children`: the first child's map
+  tour   `__wall.step(1)` on `tour=children`: the first child's map (province → city:
+         hexagons; city → county: every community's ring and worksite)
   region /region/<root>?panel=map → drawn
 
 Variants side by side: `hex` (this work: hexagons at province and city level) and
@@ -15,6 +16,10 @@ alternative the hexagons avoid), both on the city map; the province map with hex
 CPU throttling ×1 and ×4 (small PCs behind LED walls).
 
     flock /tmp/bench.lock python -m bench.map_longtask [--throttle 1,4] [--append]
+
+Before/after a change: `--checkouts now=.,before=/path/to/other/checkout` serves each
+checkout's own code (gunicorn, as bench/longtask.py) on the same database and measures the
+hexagon plan for each, alternating per repeat; the table's ratio is the first ÷ the second.
 """
 
 from __future__ import annotations
@@ -181,7 +186,7 @@ def measure(base: str, throttle: int, root: str = PROVINCE, steps: tuple[str, ..
 # server alone (see the server-side table).
 PLAN = (
     ("hex", PROVINCE, ("load", "tour", "region")),
-    ("hex", CITY, ("load",)),
+    ("hex", CITY, ("load", "tour")),  # the tour step: the city's first county, rings
     ("rings", CITY, ("load",)),
 )
 
@@ -206,11 +211,43 @@ def serve(variant: str, url: str) -> tuple[Any, str]:
     return srv, f"http://127.0.0.1:{port}"
 
 
+def compare_checkouts(spec: str, url: str, throttles: list[int], repeat: int,
+                      results: dict) -> list[str]:
+    """Measure the hexagon plan on each `name=dir` checkout, alternating per repeat."""
+    import sys
+
+    from bench.longtask import Variant, start_server, stop_server
+
+    variants = [Variant(n, sys.executable, Path(d).resolve())
+                for n, d in (part.split("=", 1) for part in spec.split(","))]
+    for v in variants:
+        start_server(v, url, PROVINCE)
+    try:
+        for _ in range(repeat):
+            for throttle in throttles:
+                for v in variants:
+                    for name, root, steps in PLAN:
+                        if name != "hex":
+                            continue
+                        try:
+                            rows = measure(v.base, throttle, root, steps)
+                        except TimeoutError:
+                            rows = {"load": (math.inf, math.inf, 0, math.inf)}
+                        for step, row in rows.items():
+                            key = (v.name, throttle, f"{step} {LEVEL[root]}")
+                            results.setdefault(key, []).append(row)
+    finally:
+        for v in variants:
+            stop_server(v)
+    return [v.name for v in variants]
+
+
 def main() -> None:
     """Build the data if needed, measure both variants, print and optionally append."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--throttle", default="1,4")
     ap.add_argument("--variants", default="hex,rings")
+    ap.add_argument("--checkouts", default="", help="name=dir,name=dir: compare checkouts")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--append", action="store_true", help="append to bench/RESULTS.md")
     args = ap.parse_args()
@@ -218,6 +255,16 @@ def main() -> None:
     url = f"sqlite:///{path}"
     results: dict[tuple[str, int, str], list[tuple[float, float, int, float]]] = {}
     load_before = os.getloadavg()
+    if args.checkouts:
+        names = compare_checkouts(args.checkouts, url,
+                                  [int(x) for x in args.throttle.split(",")], args.repeat,
+                                  results)
+        lines = _table(results, names)
+        print(f"{dt.date.today().isoformat()} · map panel, checkouts {args.checkouts} · "
+              f"{machine()} · load average before {load_before[0]:.2f}, after "
+              f"{os.getloadavg()[0]:.2f}")
+        print("\n".join(lines))
+        return
     for variant in args.variants.split(","):
         srv, base = serve(variant, url)
         try:
@@ -255,8 +302,10 @@ def _table(results: dict, variants: list[str]) -> list[str]:
     def med(rows: list, i: int) -> float:
         return statistics.median(r[i] for r in rows)
 
+    first, second = (variants + [""])[:2]
     lines = ["| step | CPU | " + " | ".join(f"{v}: longest / total ms (n), s" for v in variants)
-             + " | longest ratio rings ÷ hex |", "|---|---|" + "---|" * (len(variants) + 1)]
+             + f" | longest ratio {first} ÷ {second} |",
+             "|---|---|" + "---|" * (len(variants) + 1)]
     keys = sorted({(t, s) for (_, t, s) in results}, key=lambda k: (k[0], k[1]))
     for throttle, step in keys:
         cells = []
@@ -264,10 +313,10 @@ def _table(results: dict, variants: list[str]) -> list[str]:
             rows = results.get((v, throttle, step), [])
             cells.append(f"{med(rows, 0):.0f} / {med(rows, 1):.0f} ({med(rows, 2):.0f}), "
                          f"{med(rows, 3):.1f}" if rows else "—")
-        hex_rows = results.get(("hex", throttle, step))
-        ring_rows = results.get(("rings", throttle, step))
-        ratio = (f"{med(ring_rows, 0) / max(med(hex_rows, 0), 1):.1f}×"
-                 if hex_rows and ring_rows else "—")
+        a_rows = results.get((first, throttle, step))
+        b_rows = results.get((second, throttle, step))
+        ratio = (f"{med(a_rows, 0) / max(med(b_rows, 0), 1):.2f}×"
+                 if a_rows and b_rows else "—")
         lines.append(f"| {step} | ×{throttle} | " + " | ".join(cells) + f" | {ratio} |")
     return lines
 

@@ -8,6 +8,8 @@ to see what a step's longest task is made of before changing code:
     python -m bench.profile_step                       # city region page, one drill-down
     python -m bench.profile_step --step tour           # the wall's tour region change
     python -m bench.profile_step --step map            # the wall's map, next child region
+    python -m bench.profile_step --step map --root 340000000000 \
+        --db bench/data/map-340000000000-80k.db        # province → first city, 80k worksites
 """
 
 from __future__ import annotations
@@ -114,8 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scale", type=float, default=0.05)
     ap.add_argument("--step", choices=("drill", "tour", "map"), default="drill")
     ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--db", default="", help="a database file to serve instead of the demo "
+                    "(e.g. bench/data/map-340000000000-80k.db with --root 340000000000)")
     a = ap.parse_args(argv)
-    db = ensure_db(a.root, a.scale)
+    db = Path(a.db).resolve() if a.db else ensure_db(a.root, a.scale)
     v = Variant("this", sys.executable, Path.cwd())
     start_server(v, f"sqlite:///{db}", a.root)
     driver = chrome(trace=True)

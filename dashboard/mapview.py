@@ -28,6 +28,7 @@ from dashboard.pages import (
     _target_region,
     _text,
     _view_token,
+    canvas_width,
     parse_query,
     want_id,
 )
@@ -148,7 +149,8 @@ def render_map(target: dict | None, search: str | None, view: dict | None) -> tu
     names = {c["code"]: c.get("name") or c["code"] for c in children}
     names[code] = region.get("name") or code
     ctx = {"mode": kind, "lang": lang, "theme": view.get("theme", "dark"), "region": code,
-           "panel": map_panel.PANEL_ID, "qs": "&lang=en" if lang == "en" else ""}
+           "panel": map_panel.PANEL_ID, "qs": "&lang=en" if lang == "en" else "",
+           "canvas_w": canvas_width(parse_query(search))}
     return (map_panel.figure(mv, names, ctx),
             map_panel.legend(mv, ctx, metric_links=kind == "region"))
 

@@ -206,10 +206,10 @@ def figure(view: MapView, names: dict[str, str], ctx: dict[str, Any]) -> dict[st
         _hex_traces(fig, view, names, ctx, hover)
     else:
         _point_traces(fig, view, ctx, hover)
-    labels = _child_labels(fig, view, names, ctx, big)
     layout = _axes(view, c, ctx, big)
-    layout["annotations"] = labels + layout["annotations"]
     bar = layout.pop("meta_scale")
+    labels = _child_labels(fig, view, names, ctx, big, layout.pop("meta_scale_box"))
+    layout["annotations"] = labels + layout["annotations"]
     out = style_figure(fig, ctx, **layout)
     # No `transition` here: with one set (even of 0 ms) Plotly.react takes its animated
     # path for scatter traces, and text points drawn while the panel is hidden got
@@ -237,23 +237,37 @@ def _hex_traces(fig: go.Figure, view: MapView, names: dict[str, str], ctx: dict[
     for col, (xs, ys) in by_colour.items():
         fig.add_scatter(x=xs, y=ys, mode="lines", fill="toself", fillcolor=col,
                         line={"width": 0, "color": col}, hoverinfo="skip", name="hex")
-    texts = [plain(f"{names.get(k, k)} · {t('circle.communities', lang)} {int(n):,} · "
-                   f"{metric_name(view.metric, lang)} {_fmt(view.metric, v, lang)} · "
-                   f"{t('map.headcount', lang)} {int(h):,}")
-             for k, n, v, h in zip(view.hex_child, view.hex_n, view.hex_value, view.hex_head,
-                                   strict=True)]
-    # Invisible markers at the centres carry hover text and the child to drill into.
-    has_c = view.hex_n > 0
-    fig.add_scatter(x=view.hex_x[has_c], y=view.hex_y[has_c], mode="markers",
-                    marker={"size": 14, "color": "rgba(0,0,0,0)"},
-                    customdata=[k for k, n in zip(view.hex_child, view.hex_n, strict=True) if n],
-                    hovertext=[s for s, n in zip(texts, view.hex_n, strict=True) if n],
-                    hoverinfo=hover, name="cells")
+    if ctx["mode"] != "wall":
+        # Invisible markers at the centres carry hover text and the child to drill into
+        # (a wall is never hovered or clicked: it draws none of them).
+        texts = [plain(f"{names.get(k, k)} · {t('circle.communities', lang)} {int(n):,} · "
+                       f"{metric_name(view.metric, lang)} {_fmt(view.metric, v, lang)} · "
+                       f"{t('map.headcount', lang)} {int(h):,}")
+                 for k, n, v, h in zip(view.hex_child, view.hex_n, view.hex_value,
+                                       view.hex_head, strict=True)]
+        has_c = view.hex_n > 0
+        fig.add_scatter(x=view.hex_x[has_c], y=view.hex_y[has_c], mode="markers",
+                        marker={"size": 14, "color": "rgba(0,0,0,0)"},
+                        customdata=[k for k, n in zip(view.hex_child, view.hex_n, strict=True)
+                                    if n],
+                        hovertext=[s for s, n in zip(texts, view.hex_n, strict=True) if n],
+                        hoverinfo=hover, name="cells")
     has = view.hex_head > 0
-    fig.add_scatter(x=view.hex_x[has], y=view.hex_y[has], mode="markers",
-                    marker={"size": _sizes(view.hex_head[has], 3, 12),
-                            "color": VAC_COLOR, "opacity": 0.9,
-                            "line": {"width": 0}}, hoverinfo="skip", name="vacancies")
+    # A gold dot per cell, its area ∝ the open headcount: an eighth to half the cell's
+    # radius, in km, so it scales with the map.
+    radius = np.asarray(_sizes(view.hex_head[has], 0.25, 1.0)) * view.hex_size / 2
+    _dots(fig, view.hex_x[has], view.hex_y[has], radius, VAC_COLOR, 0.9)
+
+
+def _dots(fig: go.Figure, x: np.ndarray, y: np.ndarray, radius: Any, color: str,
+          opacity: float, name: str = "vacancies") -> None:
+    """Dots as one filled path of small polygons. Hundreds of scatter markers cost the
+    wall's main thread a DOM element and a style pass each (at province scale the worksite
+    markers were over half of a map change's Plotly.react)."""
+    xs, ys = mapgeo.dots_xy(x, y, radius)
+    r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    fig.add_scatter(x=xs, y=ys, mode="none", fill="toself",
+                    fillcolor=f"rgba({r},{g},{b},{opacity})", hoverinfo="skip", name=name)
 
 
 def _point_traces(fig: go.Figure, view: MapView, ctx: dict[str, Any], hover: str) -> None:
@@ -272,10 +286,17 @@ def _point_traces(fig: go.Figure, view: MapView, ctx: dict[str, Any], hover: str
     crowded = view.vac_x.size > (60 if community else 300)
     lo, hi = ((5, 14) if crowded else (8, 26)) if community else (
         (3, 9) if crowded else (5, 14))
-    fig.add_scatter(x=view.vac_x, y=view.vac_y, mode="markers",
-                    marker={"size": _sizes(view.vac_head, lo, hi), "color": list(vac_col),
-                            "opacity": 0.5 if crowded else 0.85, "line": {"width": 0}},
-                    hovertext=vtext, hoverinfo=hover, name="vacancies")
+    if ctx["mode"] == "wall" and not community:
+        # Nobody hovers a wall: the dots as one path (px diameters → km on this map).
+        ppk = _px_per_km(view, *plot_px(ctx))[0]
+        _dots(fig, view.vac_x, view.vac_y,
+              np.asarray(_sizes(view.vac_head, lo, hi)) / 2 / ppk, VAC_COLOR,
+              0.5 if crowded else 0.85)
+    else:
+        fig.add_scatter(x=view.vac_x, y=view.vac_y, mode="markers",
+                        marker={"size": _sizes(view.vac_head, lo, hi), "color": list(vac_col),
+                                "opacity": 0.5 if crowded else 0.85, "line": {"width": 0}},
+                        hovertext=vtext, hoverinfo=hover, name="vacancies")
     fig.add_scatter(x=view.rings[0], y=view.rings[1], mode="lines",
                     line={"color": "#2fd3ff" if community else RING_COLOR,
                           "width": 3 if community else 1},
@@ -292,6 +313,16 @@ def _point_traces(fig: go.Figure, view: MapView, ctx: dict[str, Any], hover: str
                                   "size": 20 if ctx["mode"] == "wall" else 12},
                         hoverinfo="skip", name="distances")
     col, _ = classes(view.metric, view.com_value, lang, single=True)
+    if ctx["mode"] == "wall" and not community:
+        # Nobody clicks or hovers a wall: the centres as one path per colour, like the dots
+        # (a dark rim under each, as the markers' outline).
+        ppk = _px_per_km(view, *plot_px(ctx))[0]
+        _dots(fig, view.com_x, view.com_y, 7.0 / ppk, "#06101f", 1.0, name="communities")
+        for c in dict.fromkeys(col):
+            sel = col == c
+            _dots(fig, view.com_x[sel], view.com_y[sel], 5.5 / ppk, c, 1.0,
+                  name="communities")
+        return
     ctext = [plain(f"{n} · {metric_name(view.metric, lang)} {_fmt(view.metric, v, lang)}")
              for n, v in zip(view.com_name, view.com_value, strict=True)]
     fig.add_scatter(x=view.com_x, y=view.com_y, mode="markers",
@@ -302,30 +333,131 @@ def _point_traces(fig: go.Figure, view: MapView, ctx: dict[str, Any], hover: str
                     name="communities")
 
 
+# The plot area (px) labels are placed for: the smallest each page kind is drawn at, as
+# measured in Chromium (wall 1920×1080: 1253×734 design px, and the same height at 3840;
+# region page at 1440×900: 927×515; an embed in an 800×600 frame: 523×368). A larger screen
+# gives the map more pixels per km with labels of the same size, so labels placed apart
+# here stay apart there.
+PLOT_PX = {"wall": (1253.0, 734.0), "region": (927.0, 515.0), "embed": (523.0, 368.0)}
+Box = tuple[float, float, float, float]  # left, top, right, bottom (px, y down)
+
+
+def plot_px(ctx: dict[str, Any]) -> tuple[float, float]:
+    """The plot area the labels are placed for. A wall's canvas is 1080 design px high
+    whatever the screen; a canvas narrower than 1920 (ctx "canvas_w") narrows the map."""
+    w, h = PLOT_PX.get(ctx["mode"], PLOT_PX["region"])
+    if ctx["mode"] == "wall":
+        w *= min(float(ctx.get("canvas_w") or 1920), 1920.0) / 1920.0
+    return w, h
+
+
+def text_px(text: str, font: float) -> tuple[float, float]:
+    """A label's box (px) on its plate: CJK glyphs a full em wide, others about 0.6 em."""
+    em = sum(1.0 if ord(ch) >= 0x2E80 else 0.62 for ch in text)
+    return em * font + 10.0, font * 1.3 + 8.0
+
+
+def _overlaps(a: Box, b: Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def place_labels(anchors: list[tuple[float, float]], sizes: list[tuple[float, float]],
+                 plot: tuple[float, float], blocked: list[Box] = (), *,
+                 lift: float = 0.0) -> list[tuple[float, float] | None]:
+    """Greedy placement, most important label first: each label's offset (dx, dy) in px
+    from its anchor, or None when no spot is free. A spot is free when the label's box lies
+    inside the plot and overlaps neither a placed label nor a blocked box. Tried in order:
+    on the anchor (`lift` px above it), then beside, above and below it at growing
+    distances (drawn with a leader line to the anchor)."""
+    width, height = plot
+    taken: list[Box] = list(blocked)
+    out: list[tuple[float, float] | None] = []
+    for (ax, ay), (w, h) in zip(anchors, sizes, strict=True):
+        spots = [(0.0, -lift)]
+        for r in (1, 2, 3):
+            dx, dy = r * (w / 2 + 14), r * (h + 6)
+            spots += [(dx, -lift), (-dx, -lift), (0.0, -lift - dy), (0.0, -lift + dy),
+                      (dx, -lift - dy), (-dx, -lift - dy), (dx, -lift + dy),
+                      (-dx, -lift + dy)]
+        found = None
+        for dx, dy in spots:
+            cx, cy = ax + dx, ay + dy
+            box = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+            if box[0] < 0 or box[1] < 0 or box[2] > width or box[3] > height:
+                continue
+            if any(_overlaps(box, t) for t in taken):
+                continue
+            found = (dx, dy)
+            taken.append(box)
+            break
+        out.append(found)
+    return out
+
+
 def _child_labels(fig: go.Figure, view: MapView, names: dict[str, str], ctx: dict[str, Any],
-                  big: int) -> list[dict[str, Any]]:
+                  big: int, scale_box: tuple[float, float, str, int]) -> list[dict[str, Any]]:
     """The children's names at the centroid of their communities, as annotations on a dark
-    plate (readable over coloured cells); invisible markers under them carry the child's
-    code, so a click on a name drills down on the region page."""
+    plate (readable over coloured cells). Placed greedily, children with most communities
+    first, so that no two overlap (layouts/map.py place_labels); a name moved off its
+    centroid has a leader line to it, one with no free spot is left out. On the region
+    page invisible markers at the centroids carry the child's code, so a click on a name
+    drills down (the wall is never clicked)."""
     if not view.kid_code:
         return []
-    kids = list(zip(view.kid_code, view.kid_x, view.kid_y, strict=True))[:MAX_CHILD_LABELS]
-    size = big if len(kids) <= 20 else max(10, big - 6)
-    fig.add_scatter(
-        x=[k[1] for k in kids], y=[k[2] for k in kids], mode="markers",
-        marker={"size": size * 2, "color": "rgba(0,0,0,0)"},
-        # "none": no hover label, but clicks still report the point (not so with "skip").
-        customdata=[k[0] for k in kids], hoverinfo="skip" if ctx["mode"] == "wall" else "none",
-        name="labels",
-    )
+    n = view.kid_n or [1] * len(view.kid_code)
+    order = sorted(range(len(view.kid_code)), key=lambda i: (-n[i], view.kid_code[i]))
+    order = order[:MAX_CHILD_LABELS]
+    size = big if len(order) <= 20 else max(10, big - 6)
     # Where the children are communities their name sits just above their own point.
-    above = ({"yanchor": "bottom", "yshift": 8}
-             if view.mode == "points" and view.kid_code == view.com_child else {})
-    return [{"x": k[1], "y": k[2], "xref": "x", "yref": "y", "showarrow": False,
-             "text": plain(names.get(k[0], k[0])), "bgcolor": "rgba(4,11,23,0.62)",
-             "borderpad": 2, "font": {"family": FONT_FAMILY, "size": size, "color": "#ffffff"},
-             **above}
-            for k in kids]
+    above = view.mode == "points" and view.kid_code == view.com_child
+    width, height = plot_px(ctx)
+    ppk, xmid, ymid = _px_per_km(view, width, height)
+    anchors = [(width / 2 + (view.kid_x[i] - xmid) * ppk,
+                height / 2 - (view.kid_y[i] - ymid) * ppk) for i in order]
+    texts = [plain(names.get(view.kid_code[i], view.kid_code[i])) for i in order]
+    sizes = [text_px(s, size) for s in texts]
+    bar0, bar1, bar_text, bar_font = scale_box
+    bw, bh = text_px(bar_text, bar_font)
+    left, right = (width / 2 + (v - xmid) * ppk for v in (bar0, bar1))
+    mid = (left + right) / 2
+    blocked = [(min(left, mid - bw / 2) - 4, height * 0.95 - bh - 4,
+                max(right, mid + bw / 2) + 4, height)]
+    spots = place_labels(anchors, sizes, (width, height), blocked,
+                         lift=(sizes[0][1] / 2 + 8) if above and sizes else 0.0)
+    shown = [(i, text, spot) for i, text, spot in zip(order, texts, spots, strict=True)
+             if spot is not None]
+    if ctx["mode"] != "wall":
+        fig.add_scatter(
+            x=[view.kid_x[i] for i, _, _ in shown], y=[view.kid_y[i] for i, _, _ in shown],
+            mode="markers", marker={"size": size * 2, "color": "rgba(0,0,0,0)"},
+            # "none": no hover label, but clicks still report the point (not so with "skip").
+            customdata=[view.kid_code[i] for i, _, _ in shown], hoverinfo="none",
+            name="labels",
+        )
+    out = []
+    for i, text, (dx, dy) in shown:
+        note = {"x": view.kid_x[i], "y": view.kid_y[i], "xref": "x", "yref": "y",
+                "text": text, "bgcolor": "rgba(4,11,23,0.72)", "borderpad": 2,
+                "xanchor": "center", "yanchor": "middle",
+                "font": {"family": FONT_FAMILY, "size": size, "color": "#ffffff"}}
+        if dx == 0 and abs(dy) <= (sizes[0][1] / 2 + 8 if above else 0):
+            note.update(showarrow=False, yshift=-dy)
+        else:
+            # The name moved off its centroid: a thin leader line back to it.
+            note.update(showarrow=True, ax=round(dx, 1), ay=round(dy, 1), axref="pixel",
+                        ayref="pixel", arrowhead=0, arrowwidth=1.5, standoff=2,
+                        arrowcolor="rgba(255,255,255,0.75)")
+        out.append(note)
+    return out
+
+
+def _px_per_km(view: MapView, width: float, height: float) -> tuple[float, float, float]:
+    """Pixels per km on equal-aspect axes fitted into width × height, and the view's
+    centre (Plotly widens the range of the axis with room to spare, about the middle)."""
+    x0, x1 = view.x_range
+    y0, y1 = view.y_range
+    ppk = min(width / max(x1 - x0, 1e-9), height / max(y1 - y0, 1e-9))
+    return ppk, (x0 + x1) / 2, (y0 + y1) / 2
 
 
 def _axes(view: MapView, c: dict[str, str], ctx: dict[str, Any], big: int) -> dict[str, Any]:
@@ -359,4 +491,6 @@ def _axes(view: MapView, c: dict[str, str], ctx: dict[str, Any], big: int) -> di
         "margin": {"l": 4, "r": 4, "t": 4, "b": 4},
         "dragmode": False,
         "meta_scale": bar,
+        # Where the bar and its label are, for the names to keep clear of (x in km).
+        "meta_scale_box": (bx0, bx0 + bar, plain(label), max(12, big - 4)),
     }

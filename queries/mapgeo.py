@@ -81,6 +81,25 @@ def rings_xy(proj: LocalProjection, lat, lon, radius_km: float = CIRCLE_KM,  # n
     return xs, ys
 
 
+def dots_xy(x, y, radius, vertices: int = 6  # noqa: ANN001
+            ) -> tuple[list[float | None], list[float | None]]:
+    """Small closed polygons of `radius` km (one per point or one for all) around each
+    point, as one polyline with None between them: drawn as one filled path, where markers
+    cost the browser a DOM element each. Hexagons: a few pixels across, they read as round,
+    and Plotly's work grows with the vertices."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    r = np.broadcast_to(np.asarray(radius, dtype=float), x.shape)
+    angle = np.linspace(0.0, 2 * math.pi, vertices + 1)
+    # 10 m: well under a pixel at any zoom a map is drawn at (a county's ≈ 12 px/km).
+    px = np.round(x[:, None] + r[:, None] * np.cos(angle)[None, :], 2)
+    py = np.round(y[:, None] + r[:, None] * np.sin(angle)[None, :], 2)
+    gap = np.full((x.size, 1), np.nan)
+    xs = np.hstack([px, gap]).ravel().tolist()
+    ys = np.hstack([py, gap]).ravel().tolist()
+    return ([None if v != v else v for v in xs], [None if v != v else v for v in ys])
+
+
 # ---------------------------------------------------------------- hexagon bins
 def hex_cells(x, y, size: float) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
     """Axial (q, r) of the pointy-top hexagon of circumradius `size` holding each point."""

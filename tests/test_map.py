@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -354,6 +356,102 @@ def test_worksites_outside_a_token_scope_are_not_drawn(hand_db) -> None:  # noqa
     assert map_view(base, A, "community", DEFAULT_METRIC).vac_x.size == 6
     assert map_view(base, A, "community", DEFAULT_METRIC, scope=B).vac_x.size == 0
     assert map_view(base, A, "community", DEFAULT_METRIC, scope=TOWN).vac_x.size == 6
+
+
+# ---------------------------------------------------------------- names that do not overlap
+def _box(anchor: tuple[float, float], size: tuple[float, float],
+         spot: tuple[float, float]) -> tuple[float, float, float, float]:
+    cx, cy = anchor[0] + spot[0], anchor[1] + spot[1]
+    return (cx - size[0] / 2, cy - size[1] / 2, cx + size[0] / 2, cy + size[1] / 2)
+
+
+def _apart(a: tuple, b: tuple) -> bool:
+    return a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 600), st.floats(0, 400), st.floats(20, 160),
+                          st.floats(14, 40)), min_size=1, max_size=40),
+       st.tuples(st.floats(0, 500), st.floats(0, 300), st.floats(10, 200), st.floats(10, 100)))
+def test_placed_names_never_overlap(labels: list, block: tuple) -> None:
+    """Whatever the anchors and sizes: every placed name lies inside the plot, apart from
+    every other placed name and from the blocked box (the scale bar); the first is placed
+    on its anchor when that spot is free."""
+    plot = (600.0, 400.0)
+    blocked = (block[0], block[1], block[0] + block[2], block[1] + block[3])
+    anchors = [(x, y) for x, y, _, _ in labels]
+    sizes = [(w, h) for _, _, w, h in labels]
+    spots = map_panel.place_labels(anchors, sizes, plot, [blocked])
+    boxes = [_box(a, s, p) for a, s, p in zip(anchors, sizes, spots, strict=True)
+             if p is not None]
+    for i, b in enumerate(boxes):
+        assert b[0] >= 0 and b[1] >= 0 and b[2] <= plot[0] and b[3] <= plot[1]
+        assert _apart(b, blocked)
+        assert all(_apart(b, c) for c in boxes[i + 1:])
+    first = _box(anchors[0], sizes[0], (0.0, 0.0))
+    if (first[0] >= 0 and first[1] >= 0 and first[2] <= plot[0] and first[3] <= plot[1]
+            and _apart(first, blocked)):
+        assert spots[0] == (0.0, 0.0)
+
+
+def test_crowded_names_move_aside_with_a_leader_line() -> None:
+    """Four names on one spot (a city's urban districts): the one with most communities
+    stays on its centroid, the others move aside with a line back; none overlap."""
+    view = map_view(_dense_base(), PROVINCE, "province", DEFAULT_METRIC)
+    kids = {c: f"区{i}" for i, c in enumerate(view.kid_code)}
+    fig = map_panel.figure(view, kids, {**CTX, "mode": "wall", "region": PROVINCE})
+    notes = [a for a in fig["layout"]["annotations"] if a.get("yref") == "y"]
+    assert len(notes) == 4
+    still = [a for a in notes if not a.get("showarrow")]
+    assert [a["text"] for a in still] == [kids[view.kid_code[0]]]  # most communities
+    assert all(a["arrowwidth"] > 0 and (a["ax"], a["ay"]) != (0, 0)
+               for a in notes if a.get("showarrow"))
+    # The wall is never clicked or hovered: no invisible marker traces on it.
+    assert {t["name"] for t in fig["data"]} == {"hex", "vacancies"}
+    region = map_panel.figure(view, kids, {**CTX, "region": PROVINCE})
+    assert {"cells", "labels"} <= {t["name"] for t in region["data"]}
+
+
+def _dense_base() -> MapBase:
+    """Four child regions whose communities share one spot (10, 6, 3, 1 of them)."""
+    rng = np.random.default_rng(3)
+    kids = [f"34010{i}000000" for i in range(1, 5)]
+    counts = [10, 6, 3, 1]
+    codes, chains = [], []
+    tree = [PROVINCE, *kids]
+    for k, n in enumerate(counts):
+        for j in range(n):
+            codes.append(f"{kids[k][:6]}001{j:03d}")
+            tree.append(codes[-1])
+            chains.append([0, 1 + k, len(tree) - 1])
+    n = len(codes)
+    # Worksites 150 km north and south widen the map (the spot in its middle), so the four
+    # centroids are a few pixels apart.
+    return MapBase(codes=codes, names=codes, lat=31.86 + rng.uniform(-0.005, 0.005, n),
+                   lon=117.28 + rng.uniform(-0.005, 0.005, n),
+                   values={k: np.ones(n) for k in STORED_KEYS}, tree_codes=tree,
+                   chain=np.array(chains, dtype=np.int32),
+                   vac_lat=np.array([30.5, 33.2]), vac_lon=np.array([117.28, 117.28]),
+                   vac_head=np.array([5.0, 5.0]), vac_comm=np.array([0, 0]))
+
+
+def test_wall_worksite_dots_are_one_path_at_the_right_places(hand_db) -> None:  # noqa: ANN001
+    """On the wall the worksites of a township map are small polygons in one trace, each
+    centred on its worksite (the centre of its vertices) and far smaller than a ring."""
+    engine, batch = hand_db
+    base = load_map_base(engine, batch, dt.date(2025, 4, 15))
+    view = map_view(base, TOWN, "township", DEFAULT_METRIC)
+    fig = map_panel.figure(view, {}, {**CTX, "mode": "wall", "region": TOWN})
+    dots = trace(fig, "vacancies")
+    assert dots["fill"] == "toself"
+    polys = rings_of(dots)
+    assert len(polys) == 6
+    sites = list(zip(view.vac_x, view.vac_y, strict=True))
+    for px, py in polys:
+        cx, cy = np.mean(px[:-1]), np.mean(py[:-1])  # the first vertex is repeated last
+        nearest = min(math.hypot(cx - x, cy - y) for x, y in sites)
+        assert nearest < 0.02  # km: coordinates are drawn to 10 m
+    assert all(max(px) - min(px) < 0.6 for px, _ in polys)
 
 
 # ---------------------------------------------------------------- stored with the batch

@@ -110,6 +110,15 @@ def wait_panel(driver: Any, panel: str, region: str, timeout: float = 30.0) -> N
     raise TimeoutError(f"panel {panel} of {region} did not fill")
 
 
+def first_child(base: str, code: str) -> str:
+    """The first child region of `code` (the county shown on the county map)."""
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{base}/api/v1/regions/{code}") as r:
+        return json.load(r)["children"][0]["code"]
+
+
 def busiest_community(base: str, city: str) -> str:
     """The community with most placements this year in the city's first township."""
     import json
@@ -131,10 +140,20 @@ def plan(levels: dict[str, str], panels: tuple[str, ...]) -> list[tuple[str, str
     for width in (1920, 3840):
         suffix = "" if width == 1920 else f"-{width}x1080"
         for level, code in levels.items():
+            if level == "county":
+                continue
             for pid in panels:
                 shots.append((f"wall-{level}-{pid}{suffix}",
                               f"/wall/{code}?panels={pid}&w={width}&h=1080", pid, code,
                               width, 1080))
+    # The map also at county level (rings true to scale between the city's hexagons and
+    # one community's ring).
+    if levels.get("county") and "map" in panels:
+        for width in (1920, 3840):
+            suffix = "" if width == 1920 else f"-{width}x1080"
+            shots.append((f"wall-county-map{suffix}",
+                          f"/wall/{levels['county']}?panels=map&w={width}&h=1080", "map",
+                          levels["county"], width, 1080))
     city = levels["city"]
     shots += [
         ("wall-city-overview-en", f"/wall/{city}?panels=overview&lang=en", "overview", city,
@@ -179,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         srv = serve(url, port, args.root)
         base = f"http://127.0.0.1:{port}"
     levels = {"province": args.root, "city": args.city,
-              "community": busiest_community(base, args.city)}
+              "community": busiest_community(base, args.city),
+              "county": first_child(base, args.city)}
     only = [p for p in args.only.split(",") if p]
     driver = browser()
     try:
