@@ -113,7 +113,8 @@ MICRO = 1_000_000  # positions stored in millionths of a degree (0.11 m)
 def _community_metrics(text: str, keys: list[str] | None) -> list[float]:
     """STORED_KEYS values of one region's stored metrics (by position or a dict)."""
     value = json.loads(text)
-    if isinstance(value, list) and keys is not None and len(keys) == len(value):
+    if (isinstance(value, list) and keys is not None and len(keys) == len(value)
+            and not any(type(v) is str for v in value)):  # str: a run of zeros (format 2)
         at = {k: i for i, k in enumerate(keys)}
         return [_number(value[at[k]]) if k in at else float("nan") for k in STORED_KEYS]
     m = unpack_metrics(value, keys)
