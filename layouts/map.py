@@ -306,11 +306,12 @@ def _point_traces(fig: go.Figure, view: MapView, ctx: dict[str, Any], hover: str
         # Distances of the nearest ones only: a crowded ring would be a blur of numbers.
         limit = MAX_DISTANCE_LABELS if view.vac_x.size <= 60 else 8
         near = [i for i in order if view.vac_km[i] <= CIRCLE_KM + 1e-9][:limit]
+        size = 20 if ctx["mode"] == "wall" else 12
+        near = _apart_texts(view, near, size, ctx)
         fig.add_scatter(x=view.vac_x[near], y=view.vac_y[near], mode="text",
                         text=[f"{view.vac_km[i]:.1f}" for i in near],
                         textposition="top center",
-                        textfont={"color": colors(ctx)["text"],
-                                  "size": 20 if ctx["mode"] == "wall" else 12},
+                        textfont={"color": colors(ctx)["text"], "size": size},
                         hoverinfo="skip", name="distances")
     col, _ = classes(view.metric, view.com_value, lang, single=True)
     if ctx["mode"] == "wall" and not community:
@@ -392,6 +393,26 @@ def place_labels(anchors: list[tuple[float, float]], sizes: list[tuple[float, fl
             break
         out.append(found)
     return out
+
+
+def _apart_texts(view: MapView, idx: list[int], size: int, ctx: dict[str, Any]) -> list[int]:
+    """The distance labels (drawn above their worksite) that overlap neither a nearer
+    one's nor the community's own marker: worksites a few metres apart would print their
+    distances on top of each other."""
+    width, height = plot_px(ctx)
+    ppk, xmid, ymid = _px_per_km(view, width, height)
+    cx, cy = width / 2 - xmid * ppk, height / 2 + ymid * ppk  # the community (0, 0)
+    taken: list[Box] = [(cx - 12, cy - 12, cx + 12, cy + 12)]
+    kept = []
+    for i in idx:
+        w, h = text_px(f"{view.vac_km[i]:.1f}", size)
+        x = width / 2 + (view.vac_x[i] - xmid) * ppk
+        y = height / 2 - (view.vac_y[i] - ymid) * ppk - h / 2 - 4
+        box = (x - w / 2, y - h / 2, x + w / 2, y + h / 2)
+        if not any(_overlaps(box, t) for t in taken):
+            taken.append(box)
+            kept.append(i)
+    return kept
 
 
 def _child_labels(fig: go.Figure, view: MapView, names: dict[str, str], ctx: dict[str, Any],

@@ -412,6 +412,22 @@ def test_crowded_names_move_aside_with_a_leader_line() -> None:
     assert {"cells", "labels"} <= {t["name"] for t in region["data"]}
 
 
+def test_distances_of_worksites_side_by_side_are_not_printed_on_each_other() -> None:
+    """Two worksites 20 m apart 1 km from the community, a third 2 km away: two distances
+    printed (the nearer of the pair and the third), not three."""
+    sites = [destination(A_LAT, A_LON, 1.0, 90), destination(A_LAT, A_LON, 1.02, 90),
+             destination(A_LAT, A_LON, 2.0, 270)]
+    base = MapBase(codes=[A], names=["胜利路社区"], lat=np.array([A_LAT]),
+                   lon=np.array([A_LON]), values={k: np.ones(1) for k in STORED_KEYS},
+                   tree_codes=[PROVINCE, A], chain=np.array([[0, 1]], dtype=np.int32),
+                   vac_lat=np.array([p[0] for p in sites]),
+                   vac_lon=np.array([p[1] for p in sites]),
+                   vac_head=np.array([3.0, 3.0, 3.0]), vac_comm=np.array([0, 0, 0]))
+    fig = map_panel.figure(map_view(base, A, "community", DEFAULT_METRIC), {},
+                           {**CTX, "mode": "wall"})
+    assert sorted(trace(fig, "distances")["text"]) == ["1.0", "2.0"]
+
+
 def _dense_base() -> MapBase:
     """Four child regions whose communities share one spot (10, 6, 3, 1 of them)."""
     rng = np.random.default_rng(3)
