@@ -33,6 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -737,6 +738,39 @@ def _save(conn: Connection, batch_id: int, p: Plan, write_rows: Any) -> None:
     conn.execute(insert(RefreshBase).values(
         id=1, batch_id=batch_id, day=p.day, tz=p.tz, version=VERSION,
         regions_hash=p.regions_hash, items_full=items_full, items_added=added))
+
+
+def map_items_increment(engine: Engine, p: Plan, as_of: dt.datetime, tz: str
+                        ) -> list[tuple[int, str]] | None:
+    """The map's items of an increment: the base's map with the changed communities'
+    values replaced and the worksites open at as_of read again (None: the base has no
+    map items, build them whole with map_snapshot)."""
+    from queries import maplayer as ml
+
+    base = p.base.batch_id  # type: ignore[union-attr]
+    with engine.connect() as conn:
+        texts = conn.execute(select(SnapshotItem.body).where(
+            SnapshotItem.batch_id == base, SnapshotItem.item_id < 0)
+            .order_by(SnapshotItem.item_id.desc())).scalars().all()
+        layout = conn.execute(select(SnapshotItem.body).where(
+            SnapshotItem.batch_id == base, SnapshotItem.item_id == LAYOUT_ITEM)).scalar()
+        if not texts:
+            return None
+        worksites = ml._worksites(conn, as_of.astimezone(ZoneInfo(tz)).date())
+    mb = ml.decode_map_base(list(texts))
+    keys = ml.metric_keys(layout)
+    pos = {c: i for i, c in enumerate(mb.codes)}
+    for code, r in p.rows.items():
+        i = pos.get(code)
+        if i is not None:
+            for k, v in zip(ml.STORED_KEYS, ml._community_metrics(r["metrics"], keys),
+                            strict=True):
+                mb.values[k][i] = v
+    mb.vac_lat = np.array([w[0] for w in worksites], dtype=float)
+    mb.vac_lon = np.array([w[1] for w in worksites], dtype=float)
+    mb.vac_head = np.array([w[2] or 0 for w in worksites], dtype=float)
+    mb.vac_comm = np.array([pos.get(w[3], -1) for w in worksites], dtype=np.int64)
+    return [(-1 - k, text) for k, text in enumerate(ml.encode_map_base(mb))]
 
 
 def map_snapshot(engine: Engine, p: Plan) -> tuple[dict[str, dict], list[str]]:

@@ -597,10 +597,13 @@ def _locked_refresh(
             log.info("refresh %s: incremental, %d regions changed", run_id, len(plan.rows))
             rows, item_rows = [], []
             if plan.rows:
-                # The map's data again: the base rows with the changed ones replaced.
-                snapshot, layout = inc.map_snapshot(engine, plan)
-                plan.map_items = map_items(engine, snapshot, layout, when, tz)
-                del snapshot
+                # The map's data again: the base's with the changed communities replaced,
+                # or from the base rows with the changed ones replaced.
+                plan.map_items = inc.map_items_increment(engine, plan, when, tz)
+                if plan.map_items is None:
+                    snapshot, layout = inc.map_snapshot(engine, plan)
+                    plan.map_items = map_items(engine, snapshot, layout, when, tz)
+                    del snapshot
 
         def write(conn: Connection, rows: list[tuple], table: Any, columns: tuple[str, ...]
                   ) -> None:
