@@ -310,7 +310,9 @@ def test_scheduler_registers_the_pusher_only_with_a_url(sqlite_url: str) -> None
     from scheduler.jobs import register_jobs
 
     engine = make_engine(sqlite_url)
-    for url, want in (("", {"refresh"}), ("http://127.0.0.1:9/e", {"refresh", "push"})):
+    # "refresh-full" is the nightly full rebuild, registered either way.
+    for url, want in (("", {"refresh", "refresh-full"}),
+                      ("http://127.0.0.1:9/e", {"refresh", "refresh-full", "push"})):
         sched = BackgroundScheduler()
         register_jobs(sched, replace(Settings(database_url=sqlite_url), province_url=url),
                       engine=engine)
