@@ -148,6 +148,11 @@ def test_ten_thousand_changes_survive_failures_and_kills(engine: Engine, db_url:
     made = 0
     try:
         for r in range(10):
+            if r == 4:
+                # Armed before this round's import, so its 1,000 new events are sure to
+                # make a batch even when the pusher had drained everything before (seen in
+                # CI: armed after the import, nothing was pending and nothing arrived).
+                (receiver.ctl / "hang_next").write_text("1")
             n, rejected = import_records(engine, "persons", persons(1000, r))
             assert not rejected and n == 1000
             made += 1000
@@ -157,7 +162,6 @@ def test_ten_thousand_changes_survive_failures_and_kills(engine: Engine, db_url:
                 time.sleep(0.6)
                 receiver.start()
             if r == 4:  # the pusher dies while a batch is in flight
-                (receiver.ctl / "hang_next").write_text("1")
                 end = time.monotonic() + 20
                 while not (receiver.ctl / "hung").exists() and time.monotonic() < end:
                     time.sleep(0.01)
