@@ -40,6 +40,7 @@ from queries.models import RefreshRun, SnapshotItem, SnapshotRegion
 from queries.packing import read_layout
 from queries.refresh import ROW_COLUMNS, _rows, refresh
 from queries.snapshots import region_with_children
+from queries.versions import visible
 
 TZ = "Asia/Shanghai"
 AS_OF = dt.datetime(2026, 4, 30, 20, 0, tzinfo=ZoneInfo(TZ))
@@ -50,12 +51,12 @@ def batch_bytes(engine, batch_id: int) -> dict[str, int]:  # noqa: ANN001
     """UTF-8 bytes of the batch's JSON columns and items."""
     out: dict[str, int] = {}
     with engine.connect() as conn:
-        rows = conn.execute(select(SnapshotRegion).where(SnapshotRegion.batch_id == batch_id))
+        rows = conn.execute(select(SnapshotRegion).where(visible(SnapshotRegion, batch_id)))
         for r in rows:
             for k in ("path", "metrics", "series", "targets", "lists"):
                 out[k] = out.get(k, 0) + len(getattr(r, k).encode())
         items = conn.execute(select(SnapshotItem.body)
-                             .where(SnapshotItem.batch_id == batch_id)).scalars()
+                             .where(visible(SnapshotItem, batch_id))).scalars()
         out["items"] = sum(len(b.encode()) for b in items)
     out["total"] = sum(out.values())
     return out
@@ -67,12 +68,12 @@ def format2_parts(engine, batch_id: int) -> dict[str, int]:  # noqa: ANN001
     kind_of: dict[int, str] = {}
     with engine.connect() as conn:
         items = dict(conn.execute(select(SnapshotItem.item_id, SnapshotItem.body)
-                                  .where(SnapshotItem.batch_id == batch_id)).tuples().all())
+                                  .where(visible(SnapshotItem, batch_id))).tuples().all())
         layout = read_layout(items)
         if layout.get("v") != 2:
             return {}
         for path, lists in conn.execute(select(SnapshotRegion.path, SnapshotRegion.lists)
-                                        .where(SnapshotRegion.batch_id == batch_id)):
+                                        .where(visible(SnapshotRegion, batch_id))):
             kind_of.update((s, "steps") for s in json.loads(path))
             for name, value in zip(layout["lists"], json.loads(lists), strict=False):
                 out[f"lists: {name}"] += len(_js(value).encode()) + 1
@@ -121,7 +122,7 @@ def sample_codes(engine, batch_id: int) -> dict[str, str]:  # noqa: ANN001
         for level in LEVELS:
             code = conn.execute(
                 select(SnapshotRegion.region_code)
-                .where(SnapshotRegion.batch_id == batch_id, SnapshotRegion.level == level)
+                .where(visible(SnapshotRegion, batch_id), SnapshotRegion.level == level)
                 .order_by(SnapshotRegion.region_code).limit(1)
             ).scalar()
             if code:

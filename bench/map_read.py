@@ -35,6 +35,7 @@ def main() -> None:
     from queries.models import RefreshRun, SnapshotItem
     from queries.refresh import refresh
     from queries.snapshots import latest_batch
+    from queries.versions import visible
 
     engine = make_engine(f"sqlite:///{ensure_db()}")
     batch = latest_batch(engine)
@@ -42,7 +43,7 @@ def main() -> None:
     def item_bytes(batch_id: int) -> tuple[int, int]:
         with engine.connect() as conn:
             return conn.execute(select(func.count(), func.sum(func.length(SnapshotItem.body)))
-                                .where(SnapshotItem.batch_id == batch_id,
+                                .where(visible(SnapshotItem, batch_id),
                                        SnapshotItem.item_id < 0)).one()
 
     if not item_bytes(batch.id)[0]:
@@ -60,9 +61,9 @@ def main() -> None:
             rows = conn.execute(
                 select(SnapshotRegion.region_code, SnapshotRegion.parent_code,
                        SnapshotRegion.name, SnapshotRegion.level, SnapshotRegion.metrics)
-                .where(SnapshotRegion.batch_id == batch.id)).tuples().all()
+                .where(visible(SnapshotRegion, batch.id))).tuples().all()
             keys = maplayer.metric_keys(conn.execute(select(SnapshotItem.body).where(
-                SnapshotItem.batch_id == batch.id, SnapshotItem.item_id == 0)).scalar())
+                visible(SnapshotItem, batch.id), SnapshotItem.item_id == 0)).scalar())
             centres = maplayer._centres(conn)
             sites = maplayer._worksites(conn, day)
         return maplayer.build_map_base(list(rows), keys, centres, sites)

@@ -7,16 +7,16 @@ refresh, restricted to those codes and their ancestors (`WHERE code IN …`), an
 each of those regions from its own parts plus its children's stored state (refresh_state:
 rolled-up integer parts, list keys with their item ids, headcounts by industry and band).
 Every list is a top-k under a total order, so a region's list is the top-k of its own
-candidates and its children's lists. The batch is the base batch's rows and items copied
-inside the database, with the changed regions' rows replaced and their new items
-appended: the stored format is the one a full refresh writes.
+candidates and its children's lists. The batch writes only the changed regions' rows and
+their new items, as versions of the base's chain (queries.versions): readers see the base's
+other rows through it, in the format a full refresh writes; nothing is copied.
 
 A full refresh runs instead (and stores the state) when there is no usable base: the
 local date differs from the base's (midnight moves every window), the time zone, the
 code (VERSION) or the region table changed, a "*" mark (regions imported) or too many
 marks, the base batch is not the newest, or the items appended since the last full
-refresh outnumber its items and MIN_GARBAGE_ITEMS (copied garbage would grow without
-bound).
+refresh outnumber its items and MIN_GARBAGE_ITEMS (unused items kept in the chain would
+grow without bound).
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ from queries.models import (
 )
 from queries.packing import FORMAT as PACK_FORMAT
 from queries.packing import LAYOUT_ITEM
+from queries.versions import chain_of, close, visible
 
 log = logging.getLogger(__name__)
 
@@ -506,22 +507,25 @@ def _increment(
             for code, body in conn.execute(select(RefreshState.region_code, RefreshState.body)
                                            .where(RefreshState.region_code.in_(part))):
                 stored[code] = json.loads(body)
+        chain = chain_of(conn, base.batch_id)
         paths: dict[str, str] = {}
         for part in _chunks(only):
             paths.update(conn.execute(
                 select(SnapshotRegion.region_code, SnapshotRegion.path)
-                .where(SnapshotRegion.batch_id == base.batch_id,
-                       SnapshotRegion.region_code.in_(part))).tuples().all())
+                .where(SnapshotRegion.region_code.in_(part),
+                       visible(SnapshotRegion, base.batch_id, chain))).tuples().all())
         # The layout and the path steps (items 1..N, format 2) of the base batch.
         layout = conn.execute(select(SnapshotItem.body).where(
-            SnapshotItem.batch_id == base.batch_id, SnapshotItem.item_id == LAYOUT_ITEM)).scalar()
+            SnapshotItem.item_id == LAYOUT_ITEM,
+            visible(SnapshotItem, base.batch_id, chain))).scalar()
         steps = {i: json.loads(body)[0] for i, body in conn.execute(
             select(SnapshotItem.item_id, SnapshotItem.body).where(
-                SnapshotItem.batch_id == base.batch_id, SnapshotItem.item_id >= 1,
-                SnapshotItem.item_id <= len(names)))}
-        first_item = (conn.execute(select(func.max(SnapshotItem.item_id))
-                                   .where(SnapshotItem.batch_id == base.batch_id)).scalar()
-                      or 0) + 1
+                SnapshotItem.item_id >= 1, SnapshotItem.item_id <= len(names),
+                visible(SnapshotItem, base.batch_id, chain)))}
+        # Item ids are unique within a chain: new ones go after every id it holds.
+        first_item = (conn.execute(select(func.max(SnapshotItem.item_id)).where(
+            SnapshotItem.batch_id >= chain, SnapshotItem.batch_id <= base.batch_id)).scalar()
+            or 0) + 1
     clock.lap(f"increment sql ({len(only)} regions, {len(need)} stored children)")
     missing = [c for c in need if c not in stored] + [c for c in only if c not in paths]
     if missing:
@@ -717,7 +721,7 @@ def save(conn: Connection, batch_id: int, p: Plan, write_rows: Any) -> None:
 
 def _save(conn: Connection, batch_id: int, p: Plan, write_rows: Any) -> None:
     if not p.full:
-        _copy_base(conn, batch_id, p, write_rows)
+        _write_increment(conn, batch_id, p, write_rows)
     for part in _chunks(p.marks):
         conn.execute(delete(RefreshMark).where(RefreshMark.id.in_(part)))
     if p.state is None:
@@ -750,10 +754,10 @@ def map_items_increment(engine: Engine, p: Plan, as_of: dt.datetime, tz: str
     base = p.base.batch_id  # type: ignore[union-attr]
     with engine.connect() as conn:
         texts = conn.execute(select(SnapshotItem.body).where(
-            SnapshotItem.batch_id == base, SnapshotItem.item_id < 0)
+            SnapshotItem.item_id < 0, visible(SnapshotItem, base))
             .order_by(SnapshotItem.item_id.desc())).scalars().all()
         layout = conn.execute(select(SnapshotItem.body).where(
-            SnapshotItem.batch_id == base, SnapshotItem.item_id == LAYOUT_ITEM)).scalar()
+            SnapshotItem.item_id == LAYOUT_ITEM, visible(SnapshotItem, base))).scalar()
         if not texts:
             return None
         worksites = ml._worksites(conn, as_of.astimezone(ZoneInfo(tz)).date())
@@ -783,39 +787,30 @@ def map_snapshot(engine: Engine, p: Plan) -> tuple[dict[str, dict], list[str]]:
         rows = {code: {"parent_code": parent, "name": name, "level": level, "metrics": m}
                 for code, parent, name, level, m in conn.execute(
                     select(t.c.region_code, t.c.parent_code, t.c.name, t.c.level,
-                           t.c.metrics).where(t.c.batch_id == base)).tuples()}
+                           t.c.metrics).where(visible(t, base))).tuples()}
         layout = conn.execute(select(SnapshotItem.body).where(
-            SnapshotItem.batch_id == base, SnapshotItem.item_id == LAYOUT_ITEM)).scalar()
+            SnapshotItem.item_id == LAYOUT_ITEM, visible(SnapshotItem, base))).scalar()
     rows.update(p.rows)
     return rows, [layout or ""]
 
 
-def _copy_base(conn: Connection, batch_id: int, p: Plan, write_rows: Any) -> None:
-    """The base batch's items and unchanged rows copied in the database, then the new."""
+def _write_increment(conn: Connection, batch_id: int, p: Plan, write_rows: Any) -> None:
+    """The changed rows and the new items, written as versions of the base's chain
+    (queries.versions): the rows and items they replace are closed, nothing is copied."""
     base = p.base.batch_id  # type: ignore[union-attr]
-    # The map's items (negative ids) are copied only when nothing changed, the layout
-    # only when no industry was added.
-    keep = "" if p.map_items is None else " AND item_id >= 0"
-    if p.layout is not None:
-        keep += f" AND item_id <> {LAYOUT_ITEM}"
-    conn.execute(text(
-        "INSERT INTO snapshot_items (batch_id, item_id, body) "
-        f"SELECT :new, item_id, body FROM snapshot_items WHERE batch_id = :base{keep}"
-    ), {"new": batch_id, "base": base})
+    chain = chain_of(conn, base)
+    # The map's items (negative ids) are replaced only when something changed, the
+    # layout only when an industry was added.
     if p.map_items is not None:
+        close(conn, SnapshotItem, batch_id, chain, SnapshotItem.item_id < 0)
         write_rows(conn, [(batch_id, i, body) for i, body in p.map_items],
                    SnapshotItem, ("batch_id", "item_id", "body"))
     if p.layout is not None:
+        close(conn, SnapshotItem, batch_id, chain, SnapshotItem.item_id == LAYOUT_ITEM)
         write_rows(conn, [(batch_id, LAYOUT_ITEM, p.layout)], SnapshotItem,
                    ("batch_id", "item_id", "body"))
-    cols = "region_code, parent_code, name, level, path, metrics, series, targets, lists"
-    conn.execute(text(
-        f"INSERT INTO snapshot_regions (batch_id, {cols}) "
-        f"SELECT :new, {cols} FROM snapshot_regions WHERE batch_id = :base"
-    ), {"new": batch_id, "base": base})
     for part in _chunks(p.changed):
-        conn.execute(delete(SnapshotRegion).where(SnapshotRegion.batch_id == batch_id,
-                                                  SnapshotRegion.region_code.in_(part)))
+        close(conn, SnapshotRegion, batch_id, chain, SnapshotRegion.region_code.in_(part))
     write_rows(conn, [(batch_id, p.first_item + i, body) for i, body in enumerate(p.items)],
                SnapshotItem, ("batch_id", "item_id", "body"))
     write_rows(conn, [
@@ -825,5 +820,10 @@ def _copy_base(conn: Connection, batch_id: int, p: Plan, write_rows: Any) -> Non
                         "metrics", "series", "targets", "lists"))
 
 
-__all__ = ["FULL_MARK", "LAYOUT_ITEM", "Marker", "Plan", "VERSION", "enabled_by_default",
-           "plan", "save"]
+def chain_after(conn: Connection, batch_id: int, p: Plan) -> int:
+    """The chain of the batch a plan writes: itself when full, else its base's."""
+    return batch_id if p.full else chain_of(conn, p.base.batch_id)  # type: ignore[union-attr]
+
+
+__all__ = ["FULL_MARK", "LAYOUT_ITEM", "Marker", "Plan", "VERSION", "chain_after",
+           "enabled_by_default", "plan", "save"]

@@ -29,6 +29,7 @@ from queries.geo import haversine_km
 from queries.metrics import COUNT_KEYS, PERSON_KEYS
 from queries.models import Region, SnapshotItem, SnapshotRegion, Vacancy
 from queries.packing import LAYOUT_ITEM, metric_keys, unpack_metrics
+from queries.versions import visible
 
 DEFAULT_METRIC = "circle.coverage"
 # Shares a hexagon recomputes from summed parts (numerator, denominator).
@@ -256,16 +257,16 @@ def load_map_base(engine: Engine, batch_id: int, day: dt.date) -> MapBase:
     with engine.connect() as conn:
         texts = conn.execute(
             select(SnapshotItem.body)
-            .where(SnapshotItem.batch_id == batch_id, SnapshotItem.item_id < 0)
+            .where(SnapshotItem.item_id < 0, visible(SnapshotItem, batch_id))
             .order_by(SnapshotItem.item_id.desc())).scalars().all()
         if texts:
             return decode_map_base(list(texts))
         rows = conn.execute(
             select(SnapshotRegion.region_code, SnapshotRegion.parent_code,
                    SnapshotRegion.name, SnapshotRegion.level, SnapshotRegion.metrics)
-            .where(SnapshotRegion.batch_id == batch_id)).tuples().all()
+            .where(visible(SnapshotRegion, batch_id))).tuples().all()
         keys = metric_keys(conn.execute(select(SnapshotItem.body).where(
-            SnapshotItem.batch_id == batch_id, SnapshotItem.item_id == LAYOUT_ITEM)).scalar())
+            SnapshotItem.item_id == LAYOUT_ITEM, visible(SnapshotItem, batch_id))).scalar())
         centres = _centres(conn)
         worksites = _worksites(conn, day)
     return build_map_base(list(rows), keys, centres, worksites)

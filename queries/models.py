@@ -271,6 +271,9 @@ class RefreshRun(Base):
     rows: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     holder: Mapped[str | None] = mapped_column(String(100))
+    # The full batch this batch's snapshot rows descend from (queries.versions); NULL:
+    # itself (every batch written before versioned rows).
+    chain_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class SnapshotRegion(Base):
@@ -289,8 +292,11 @@ class SnapshotRegion(Base):
     series: Mapped[str] = mapped_column(Text)  # JSON {"placements.monthly": {...}}
     targets: Mapped[str] = mapped_column(Text)  # JSON {key: {"target", "completion"}}
     lists: Mapped[str] = mapped_column(Text)  # JSON bounded lists for panels
+    # The batch that replaced this row (NULL: current); batch_id is the one that wrote it.
+    valid_to: Mapped[int | None] = mapped_column(Integer)
 
-    __table_args__ = (Index("ix_snapshot_parent", "batch_id", "parent_code"),)
+    __table_args__ = (Index("ix_snapshot_parent", "parent_code", "batch_id"),
+                      Index("ix_snapshot_region", "region_code", "batch_id"))
 
 
 class SnapshotItem(Base):
@@ -305,6 +311,11 @@ class SnapshotItem(Base):
     )
     item_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     body: Mapped[str] = mapped_column(Text)
+    # The batch that replaced this item (NULL: current; only the layout and the map's
+    # items are ever replaced, list items are appended).
+    valid_to: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_snapshot_item", "item_id", "batch_id"),)
 
 
 class Token(Base):

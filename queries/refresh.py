@@ -37,6 +37,7 @@ from queries.aggregate import compute_batch
 from queries.clock import utcnow
 from queries.maplayer import map_items
 from queries.models import Lock, RefreshRun, SnapshotItem, SnapshotRegion
+from queries.versions import chain_of
 
 log = logging.getLogger(__name__)
 
@@ -388,33 +389,44 @@ def _fail_stale_runs(engine: Engine) -> None:
     log.warning("marked interrupted refresh runs as failed: %s", stale)
 
 
-def _delete_batches(conn: Connection, ids: Any, keep: bool = False) -> None:
-    """Delete the snapshot rows and items of the batches in `ids` (all others with keep)."""
+def _delete_batches(conn: Connection, ids: Any) -> None:
+    """Delete the snapshot rows and items the batches in `ids` wrote."""
     for table in (SnapshotRegion, SnapshotItem):
-        col = table.__table__.c.batch_id
-        conn.execute(delete(table).where(col.not_in(ids) if keep else col.in_(ids)))
+        conn.execute(delete(table).where(table.__table__.c.batch_id.in_(ids)))
 
 
 def prune(engine: Engine, keep_batches: int = 3, keep_runs: int = KEEP_RUN_RECORDS) -> None:
-    """Keep the newest keep_batches ok batches' rows and the newest keep_runs run records."""
+    """Keep what the newest keep_batches ok batches see and the newest keep_runs run
+    records; delete every snapshot row and item no kept batch can see."""
     with engine.begin() as conn:
         ok_ids = conn.execute(
             select(RefreshRun.id).where(RefreshRun.status == "ok").order_by(RefreshRun.id.desc())
         ).scalars().all()
         keep = ok_ids[: max(keep_batches, 1)]
+        chain = None
         if keep:
-            # Rows of older ok batches and of any failed or finished-elsewhere batch.
-            running = conn.execute(
-                select(RefreshRun.id).where(RefreshRun.status == "running")
-            ).scalars().all()
-            _delete_batches(conn, keep + running, keep=True)
+            oldest = keep[-1]
+            # Rows are versions (queries.versions): the oldest kept batch sees its chain's
+            # rows not replaced by then, and every newer kept batch sees a subset of
+            # those and of rows written after it.
+            chain = chain_of(conn, oldest)
+            failed = select(RefreshRun.id).where(RefreshRun.status == "failed",
+                                                 RefreshRun.id >= chain)
+            for table in (SnapshotRegion, SnapshotItem):
+                c = table.__table__.c
+                conn.execute(delete(table).where(c.batch_id < chain))
+                conn.execute(delete(table).where(c.valid_to <= oldest))
+                # A failed run's rows are deleted when it fails; leftovers of one whose
+                # failure could not be written then.
+                conn.execute(delete(table).where(c.batch_id.in_(failed)))
         old = conn.execute(
             select(RefreshRun.id).order_by(RefreshRun.id.desc()).offset(keep_runs).limit(1)
         ).scalar()
         if old is not None:
             cond = RefreshRun.id <= old
-            if keep:
-                cond = cond & RefreshRun.id.not_in(keep)
+            if chain is not None:
+                # A kept chain's first batches hold rows its newer batches still read.
+                cond = cond & (RefreshRun.id < chain)
             # SQLite does not cascade without PRAGMA foreign_keys: delete rows explicitly.
             ids = select(RefreshRun.id).where(cond)
             _delete_batches(conn, ids)
@@ -621,7 +633,8 @@ def _locked_refresh(
             # The flip: same transaction as the rows, so the batch appears whole.
             conn.execute(
                 update(RefreshRun).where(RefreshRun.id == run_id)
-                .values(status="ok", finished_at=finished, rows=plan.total_rows)
+                .values(status="ok", finished_at=finished, rows=plan.total_rows,
+                        chain_id=inc.chain_after(conn, run_id, plan))
             )
     except BaseException as err:  # any failure or interruption is recorded, old batch stays
         finished = utcnow()

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, select, text, union_all
 from queries.models import RefreshRun, SnapshotItem, SnapshotRegion
 from queries.packing import LAYOUT_ITEM, read_layout, row_item_ids, step_ids, unpack_row
 from queries.refresh import PendingFailure, lock_holder, pending_failure
+from queries.versions import chain_of, visible
 
 
 @dataclass(frozen=True)
@@ -66,13 +67,14 @@ def _decode(row: Any) -> dict[str, Any]:
     }
 
 
-def batch_items(conn: Any, batch_id: int, ids: set[int]) -> dict[int, str]:
+def batch_items(conn: Any, batch_id: int, ids: set[int], chain: int | None = None
+                ) -> dict[int, str]:
     """The JSON texts of some items of a batch (the layout item always)."""
     # The ids are integers decoded from our own rows (int() checks): inlined, since
     # binding hundreds of parameters costs more than the lookups themselves.
     listed = ",".join(str(int(i)) for i in sorted(ids | {LAYOUT_ITEM}))
     stmt = select(SnapshotItem.item_id, SnapshotItem.body).where(
-        SnapshotItem.batch_id == batch_id, text(f"item_id IN ({listed})")
+        text(f"item_id IN ({listed})"), visible(SnapshotItem, batch_id, chain)
     )
     return dict(conn.execute(stmt).tuples().all())
 
@@ -103,25 +105,26 @@ def region_with_children(
     t = SnapshotRegion.__table__
     # Two index ranges, not `region_code = ? OR parent_code = ?`: SQLite answers that OR by
     # walking the whole batch (29 ms per read at province scale, 0.01 ms this way).
-    stmt = union_all(
-        select(t).where(t.c.batch_id == batch_id, t.c.region_code == code),
-        select(t).where(t.c.batch_id == batch_id, t.c.parent_code == code,
-                        t.c.region_code != code),
-    )
     with engine.connect() as conn:
+        chain = chain_of(conn, batch_id)
+        stmt = union_all(
+            select(t).where(t.c.region_code == code, visible(t, batch_id, chain)),
+            select(t).where(t.c.parent_code == code, t.c.region_code != code,
+                            visible(t, batch_id, chain)),
+        )
         decoded = [_decode(row) for row in conn.execute(stmt)]
         # One more query for every item the region and its children refer to.
         ids: set[int] = set()
         for r in decoded:
             ids |= row_item_ids(r)
         packed = bool(ids) or any(isinstance(r["metrics"], list) for r in decoded)
-        items = batch_items(conn, batch_id, ids) if packed else {}
+        items = batch_items(conn, batch_id, ids, chain) if packed else {}
         parsed: dict[int, Any] = {}
         _parse_arrays(items, parsed)
         # Format 2 items name their communities by step id: those not read yet.
         steps = step_ids(decoded, items, parsed) if packed else set()
         if steps:
-            more = batch_items(conn, batch_id, steps)
+            more = batch_items(conn, batch_id, steps, chain)
             _parse_arrays(more, parsed)
             items.update(more)
     _unpack(decoded, items, parsed)
@@ -141,7 +144,7 @@ def region_index(engine: Engine, batch_id: int) -> list[dict[str, str | None]]:
     stmt = select(
         SnapshotRegion.region_code, SnapshotRegion.name, SnapshotRegion.level,
         SnapshotRegion.parent_code,
-    ).where(SnapshotRegion.batch_id == batch_id)
+    ).where(visible(SnapshotRegion, batch_id))
     with engine.connect() as conn:
         return [
             {"code": r.region_code, "name": r.name, "level": r.level, "parent_code": r.parent_code}

@@ -17,6 +17,7 @@ from dashboard.present import DAYS_KEYS, PERCENT_KEYS, RATIO_KEYS
 from queries.models import SnapshotItem, SnapshotRegion
 from queries.packing import read_layout, unpack_row
 from queries.snapshots import latest_batch
+from queries.versions import visible
 
 NOT_COUNTS = PERCENT_KEYS | RATIO_KEYS | DAYS_KEYS
 Count = Callable[[str, float], int]
@@ -48,11 +49,11 @@ def inflate(engine: Engine, count: Count, communities_of: str | None = None) -> 
     with engine.begin() as conn:
         rows = conn.execute(select(t.c.region_code, t.c.parent_code, t.c.level, t.c.path,
                                    t.c.metrics, t.c.series, t.c.targets, t.c.lists)
-                            .where(t.c.batch_id == batch.id)).all()
+                            .where(visible(t, batch.id))).all()
         # Batches are stored packed (queries/packing.py: metrics by position, list items
         # by id); each rewritten row is written back unpacked, which readers also accept.
         stored = dict(conn.execute(select(SnapshotItem.item_id, SnapshotItem.body)
-                                  .where(SnapshotItem.batch_id == batch.id)).tuples().all())
+                                  .where(visible(SnapshotItem, batch.id))).tuples().all())
         layout = read_layout(stored)
         for r in rows:
             if communities_of and r.level == "community" and r.parent_code != communities_of:
@@ -78,7 +79,7 @@ def inflate(engine: Engine, count: Count, communities_of: str | None = None) -> 
                 for item in items if isinstance(items, list) else []:
                     if isinstance(item, dict) and _num(item.get("headcount")):
                         item["headcount"] = count("headcount", item["headcount"])
-            conn.execute(update(t).where(t.c.batch_id == batch.id,
+            conn.execute(update(t).where(visible(t, batch.id),
                                          t.c.region_code == r.region_code).values(
                 path=json.dumps(row["path"], ensure_ascii=False),
                 metrics=json.dumps(metrics, ensure_ascii=False),

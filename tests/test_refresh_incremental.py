@@ -49,6 +49,7 @@ from queries.models import (
 )
 from queries.packing import read_layout, unpack_row
 from queries.refresh import refresh
+from queries.versions import visible
 
 TZ = "Asia/Shanghai"
 CITY = "340100000000"
@@ -224,9 +225,11 @@ def stored_snapshot(engine: Engine, batch_id: int) -> dict[str, dict]:
     """Every region of a stored batch, unpacked the way readers unpack it."""
     with engine.connect() as conn:
         items = dict(conn.execute(select(SnapshotItem.item_id, SnapshotItem.body)
-                                  .where(SnapshotItem.batch_id == batch_id)).tuples().all())
+                                  .where(visible(SnapshotItem, batch_id))).tuples().all())
         t = SnapshotRegion.__table__
-        rows = conn.execute(select(t).where(t.c.batch_id == batch_id)).all()
+        rows = conn.execute(select(t).where(visible(t, batch_id))).all()
+    # Versioned rows (queries.versions): a batch sees each region and item once.
+    assert len({r.region_code for r in rows}) == len(rows), batch_id
     layout = read_layout(items)
     out = {}
     for r in rows:
@@ -243,8 +246,32 @@ def stored_map_items(engine: Engine, batch_id: int) -> list[str]:
     """The map item texts of a stored batch, in their order (-1, -2, …)."""
     with engine.connect() as conn:
         return list(conn.execute(select(SnapshotItem.body).where(
-            SnapshotItem.batch_id == batch_id, SnapshotItem.item_id < 0)
+            SnapshotItem.item_id < 0, visible(SnapshotItem, batch_id))
             .order_by(SnapshotItem.item_id.desc())).scalars())
+
+
+def stored_keys(engine: Engine) -> tuple[set[tuple[int, str]], set[tuple[int, int]]]:
+    """Every stored row's (batch_id, region_code) and item's (batch_id, item_id)."""
+    with engine.connect() as conn:
+        rows = set(conn.execute(select(SnapshotRegion.batch_id, SnapshotRegion.region_code))
+                   .tuples())
+        items = set(conn.execute(select(SnapshotItem.batch_id, SnapshotItem.item_id))
+                    .tuples())
+    return rows, items
+
+
+def seen_keys(engine: Engine, batches: list[int]) -> tuple[set[tuple[int, str]],
+                                                           set[tuple[int, int]]]:
+    """The (batch_id, key) of the rows and items some of `batches` sees."""
+    rows: set[tuple[int, str]] = set()
+    items: set[tuple[int, int]] = set()
+    with engine.connect() as conn:
+        for b in batches:
+            rows |= set(conn.execute(select(SnapshotRegion.batch_id, SnapshotRegion.region_code)
+                                     .where(visible(SnapshotRegion, b))).tuples())
+            items |= set(conn.execute(select(SnapshotItem.batch_id, SnapshotItem.item_id)
+                                      .where(visible(SnapshotItem, b))).tuples())
+    return rows, items
 
 
 def map_of(texts: list[str]) -> dict[str, Any]:
@@ -268,6 +295,9 @@ class IncrementalEqualsFull(RuleBasedStateMachine):
         super().__init__()
         self.as_of = START
         self.moved: dict[str, tuple[float, float]] = {}
+        # What each batch read when it was new: a kept batch must read the same later,
+        # however many increments and prunes came after it.
+        self.written: dict[int, dict[str, dict]] = {}
 
     @initialize()
     def load(self) -> None:
@@ -290,6 +320,7 @@ class IncrementalEqualsFull(RuleBasedStateMachine):
         assert out.status == "ok", out.error
         self.batch = out.batch_id
         self.before = before
+        self.written[out.batch_id] = stored_snapshot(self.engine, out.batch_id)
 
     # ------------------------------------------------------------------ rules
     @rule(data=st.data(), kind=st.sampled_from(ORDER), n=st.integers(1, 6))
@@ -387,6 +418,19 @@ class IncrementalEqualsFull(RuleBasedStateMachine):
         assert map_of(stored_map_items(self.engine, self.batch)) \
             == map_of([t for _, t in sorted(map_items(self.engine, rows, items, as_of, TZ),
                                             reverse=True)])
+
+    @invariant()
+    def kept_batches_read_as_written_and_nothing_else_is_stored(self) -> None:
+        if not hasattr(self, "batch"):
+            return
+        with self.engine.connect() as conn:
+            kept = conn.execute(select(RefreshRun.id).where(RefreshRun.status == "ok")
+                                .order_by(RefreshRun.id.desc()).limit(3)).scalars().all()
+        for b in kept:
+            if b in self.written:
+                assert stored_snapshot(self.engine, b) == self.written[b], b
+        # Pruning leaves no row or item that no kept batch sees.
+        assert stored_keys(self.engine) == seen_keys(self.engine, list(kept))
 
 
 @pytest.fixture
@@ -497,6 +541,8 @@ def test_a_failed_increment_keeps_the_batch_the_state_and_the_marks(
         assert conn.execute(select(func.count()).select_from(RefreshMark)).scalar() > 0
         assert conn.execute(select(func.count()).select_from(SnapshotRegion)
                             .where(SnapshotRegion.batch_id == out.batch_id)).scalar() == 0
+        assert conn.execute(select(func.count()).select_from(SnapshotRegion)
+                            .where(SnapshotRegion.valid_to == out.batch_id)).scalar() == 0
     again = refresh(engine, as_of=as_of, tz=TZ)
     assert again.status == "ok" and counting == {"full": 1, "incremental": 2}
     assert first.batch_id != again.batch_id

@@ -57,6 +57,7 @@ def main() -> int:
     from queries.packing import read_layout, unpack_row
     from queries.refresh import refresh
     from queries.snapshots import _decode, latest_batch, region_with_children
+    from queries.versions import visible
 
     print(f"code: {Path(queries.__file__).resolve().parent.parent}")
     engine = make_engine(args.url)
@@ -67,10 +68,10 @@ def main() -> int:
     assert batch is not None, "no batch"
     with engine.connect() as conn:
         rows = [_decode(r) for r in conn.execute(
-            select(SnapshotRegion).where(SnapshotRegion.batch_id == batch.id)
+            select(SnapshotRegion).where(visible(SnapshotRegion, batch.id))
             .order_by(SnapshotRegion.region_code))]
         items = dict(conn.execute(select(SnapshotItem.item_id, SnapshotItem.body)
-                                  .where(SnapshotItem.batch_id == batch.id)).tuples().all())
+                                  .where(visible(SnapshotItem, batch.id))).tuples().all())
     layout = read_layout(items)
     parsed: dict = {}
     total = hashlib.sha256()
