@@ -6,9 +6,12 @@ headless Chromium, then `Plotly.react` on the page's own map with the figures of
 layouts.map.figure with parts left out, alternating variants per round. Reported per
 variant: main-thread CPU time per change (CDP Performance ThreadTime, which other
 processes' load does not inflate as it does wall-clock long tasks) and the longest task.
-What a part costs is `current` minus the variant without it.
+What a part costs is `current` minus the variant without it. `--before DIR` adds the
+`current` figures of another checkout (its own layouts/queries code, this database), drawn
+in the same browser in the same rounds: a before/after ratio side by side.
 
     flock /tmp/bench.lock python -m bench.map_draw [--tour county] [--rounds 3] [--throttle 1]
+        [--before /path/to/old/checkout] [--only current,before]
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import datetime as dt
 import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -50,6 +55,7 @@ def _drop(*names: str) -> Callable[[dict], None]:
 def _no_names(fig: dict) -> None:
     fig["layout"]["annotations"] = [a for a in fig["layout"]["annotations"]
                                     if a.get("yref") == "paper"]
+    _drop("names", "plates", "leaders")(fig)  # the wall draws its names as traces
 
 
 VARIANTS: dict[str, Callable[[dict], None]] = {
@@ -93,19 +99,35 @@ def figures(url: str, tour: str) -> dict[str, list[dict]]:
     return out
 
 
+def figures_of(checkout: str, url: str, tour: str) -> list[dict]:
+    """The `current` figures of the tour as another checkout's code draws them."""
+    code = ("import json, sys; from bench.map_draw import figures; "
+            "json.dump(figures(sys.argv[1], sys.argv[2])['current'], sys.stdout)")
+    out = subprocess.run([sys.executable, "-c", code, url, tour], cwd=checkout, check=True,
+                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": checkout})
+    return json.loads(out.stdout)
+
+
 def main() -> None:
     """Draw each variant's tour on the wall page; print CPU and longest task per change."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tour", choices=("city", "county"), default="city")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--throttle", type=int, default=1)
+    ap.add_argument("--before", default="", help="another checkout whose figures to add")
+    ap.add_argument("--only", default="", help="comma-separated figures to draw (e.g. "
+                    "current,before); all by default")
     args = ap.parse_args()
     url = f"sqlite:///{ensure_db()}"
     figs = figures(url, args.tour)
+    if args.before:
+        figs["before"] = figures_of(args.before, url, args.tour)
+    if args.only:
+        figs = {k: v for k, v in figs.items() if k in args.only.split(",")}
     srv, base = serve("hex", url)
     driver: Any = _driver()
     load = os.getloadavg()[0]
-    rows: dict[str, list[tuple[float, float]]] = {k: [] for k in VARIANTS}
+    rows: dict[str, list[tuple[float, float]]] = {k: [] for k in figs}
     try:
         driver.get(f"{base}/wall/{PROVINCE}?panels=map&dwell=3600&poll=3600")
         _wait_drawn(driver)

@@ -51,6 +51,15 @@ VAC_COLOR = "#ffc53d"
 RING_COLOR = "rgba(47,211,255,0.55)"
 MAX_DISTANCE_LABELS = 24
 MAX_CHILD_LABELS = 40
+# A wall's county or township map with more worksites than this merges them per small
+# hexagon (a dot each, area ∝ the summed headcount): Plotly's work per map change grows
+# with the dots (2,000 in an urban district were 44 % of a 161 ms change), and a wall's
+# change must stay a short task. The cells are at least MERGE_CELL_PX design px across
+# (radius), larger when that still leaves more than MAX_WALL_DOTS dots.
+MERGE_DOTS_ABOVE = 600
+MAX_WALL_DOTS = 800
+MERGE_CELL_PX = 12.0
+MERGE_STEPS_KM = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0)
 
 
 def skeleton(ctx: dict[str, Any]) -> html.Section:
@@ -156,8 +165,10 @@ def legend(view: MapView, ctx: dict[str, Any], *, metric_links: bool = False) ->
     unit = t("map.per_hex", lang, km=_km(view.hex_size)) if view.mode == "hex" else ""
     items: list[Any] = [html.Li([html.Span(className="swatch", style={"background": c}),
                                  html.Span(text)]) for c, text in entries]
+    merged = wall_dots(view, ctx)[0]
+    key = t("map.vacancy_merged", lang, km=_km(merged)) if merged else t("map.vacancy_key", lang)
     items.append(html.Li([html.Span(className="swatch swatch-dot", style={"background": VAC_COLOR}),
-                          html.Span(t("map.vacancy_key", lang))]))
+                          html.Span(key)]))
     if view.mode != "hex":
         items.append(html.Li([html.Span(className="swatch ring"),
                               html.Span(t("map.ring_key", lang))]))
@@ -179,6 +190,23 @@ def legend(view: MapView, ctx: dict[str, Any], *, metric_links: bool = False) ->
 
 def _km(v: float) -> str:
     return f"{v:g}"
+
+
+def wall_dots(view: MapView, ctx: dict[str, Any]
+              ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    """The worksite dots a county or township map draws: (cell km, x, y, headcount), the
+    cell 0 when each worksite is its own dot. A wall's map with more than MERGE_DOTS_ABOVE
+    worksites merges them per hexagon of the smallest MERGE_STEPS_KM radius at least
+    MERGE_CELL_PX across that leaves at most MAX_WALL_DOTS dots (the largest step else)."""
+    if ctx["mode"] != "wall" or view.mode != "points" or view.vac_x.size <= MERGE_DOTS_ABOVE:
+        return 0.0, view.vac_x, view.vac_y, view.vac_head
+    ppk = _px_per_km(view, *plot_px(ctx))[0]
+    steps = [s for s in MERGE_STEPS_KM if s * ppk >= MERGE_CELL_PX] or [MERGE_STEPS_KM[-1]]
+    for size in steps:
+        x, y, head = mapgeo.merge_points(view.vac_x, view.vac_y, view.vac_head, size)
+        if x.size <= MAX_WALL_DOTS:
+            break
+    return size, x, y, head
 
 
 # ---------------------------------------------------------------- the figure
@@ -217,7 +245,8 @@ def figure(view: MapView, names: dict[str, str], ctx: dict[str, Any]) -> dict[st
     out["layout"].pop("transition", None)
     # What the figure is drawn at, for tests and screenshots (Plotly keeps `meta` as is).
     out["layout"]["meta"] = {"mode": view.mode, "metric": view.metric,
-                             "hex_km": view.hex_size, "scale_km": bar}
+                             "hex_km": view.hex_size, "scale_km": bar,
+                             "dots_merged_km": wall_dots(view, ctx)[0]}
     return out
 
 
@@ -287,10 +316,13 @@ def _point_traces(fig: go.Figure, view: MapView, ctx: dict[str, Any], hover: str
     lo, hi = ((5, 14) if crowded else (8, 26)) if community else (
         (3, 9) if crowded else (5, 14))
     if ctx["mode"] == "wall" and not community:
-        # Nobody hovers a wall: the dots as one path (px diameters → km on this map).
+        # Nobody hovers a wall: the dots as one path (px diameters → km on this map), merged
+        # per small hexagon when there are many (the legend says so).
         ppk = _px_per_km(view, *plot_px(ctx))[0]
-        _dots(fig, view.vac_x, view.vac_y,
-              np.asarray(_sizes(view.vac_head, lo, hi)) / 2 / ppk, VAC_COLOR,
+        _, dx, dy, dhead = wall_dots(view, ctx)
+        crowded = dx.size > 300
+        lo, hi = (3, 9) if crowded else (5, 14)
+        _dots(fig, dx, dy, np.asarray(_sizes(dhead, lo, hi)) / 2 / ppk, VAC_COLOR,
               0.5 if crowded else 0.85)
     else:
         fig.add_scatter(x=view.vac_x, y=view.vac_y, mode="markers",
@@ -422,7 +454,7 @@ def _child_labels(fig: go.Figure, view: MapView, names: dict[str, str], ctx: dic
     first, so that no two overlap (layouts/map.py place_labels); a name moved off its
     centroid has a leader line to it, one with no free spot is left out. On the region
     page invisible markers at the centroids carry the child's code, so a click on a name
-    drills down (the wall is never clicked)."""
+    drills down; the wall is never clicked, and draws its names as traces (_label_traces)."""
     if not view.kid_code:
         return []
     n = view.kid_n or [1] * len(view.kid_code)
@@ -445,23 +477,26 @@ def _child_labels(fig: go.Figure, view: MapView, names: dict[str, str], ctx: dic
                 max(right, mid + bw / 2) + 4, height)]
     spots = place_labels(anchors, sizes, (width, height), blocked,
                          lift=(sizes[0][1] / 2 + 8) if above and sizes else 0.0)
-    shown = [(i, text, spot) for i, text, spot in zip(order, texts, spots, strict=True)
-             if spot is not None]
-    if ctx["mode"] != "wall":
-        fig.add_scatter(
-            x=[view.kid_x[i] for i, _, _ in shown], y=[view.kid_y[i] for i, _, _ in shown],
-            mode="markers", marker={"size": size * 2, "color": "rgba(0,0,0,0)"},
-            # "none": no hover label, but clicks still report the point (not so with "skip").
-            customdata=[view.kid_code[i] for i, _, _ in shown], hoverinfo="none",
-            name="labels",
-        )
+    shown = [(i, text, spot, box) for i, text, spot, box
+             in zip(order, texts, spots, sizes, strict=True) if spot is not None]
+    home = sizes[0][1] / 2 + 8 if above and sizes else 0.0
+    if ctx["mode"] == "wall":
+        _label_traces(fig, view, shown, size, ppk, home)
+        return []
+    fig.add_scatter(
+        x=[view.kid_x[i] for i, *_ in shown], y=[view.kid_y[i] for i, *_ in shown],
+        mode="markers", marker={"size": size * 2, "color": "rgba(0,0,0,0)"},
+        # "none": no hover label, but clicks still report the point (not so with "skip").
+        customdata=[view.kid_code[i] for i, *_ in shown], hoverinfo="none",
+        name="labels",
+    )
     out = []
-    for i, text, (dx, dy) in shown:
+    for i, text, (dx, dy), _ in shown:
         note = {"x": view.kid_x[i], "y": view.kid_y[i], "xref": "x", "yref": "y",
                 "text": text, "bgcolor": "rgba(4,11,23,0.72)", "borderpad": 2,
                 "xanchor": "center", "yanchor": "middle",
                 "font": {"family": FONT_FAMILY, "size": size, "color": "#ffffff"}}
-        if dx == 0 and abs(dy) <= (sizes[0][1] / 2 + 8 if above else 0):
+        if dx == 0 and abs(dy) <= home:
             note.update(showarrow=False, yshift=-dy)
         else:
             # The name moved off its centroid: a thin leader line back to it.
@@ -470,6 +505,47 @@ def _child_labels(fig: go.Figure, view: MapView, names: dict[str, str], ctx: dic
                         arrowcolor="rgba(255,255,255,0.75)")
         out.append(note)
     return out
+
+
+def _label_traces(fig: go.Figure, view: MapView,
+                  shown: list[tuple[int, str, tuple[float, float], tuple[float, float]]],
+                  size: int, ppk: float, home: float) -> None:
+    """The wall's names as three traces: leader lines and plates as filled paths, the names
+    as one text trace. Annotations cost Plotly a measured text box and, moved aside, an
+    arrow each (the names were a fifth of a county map change); a wall's canvas is 1080
+    design px high whatever the screen, so sizes in px convert to km exactly here."""
+    lead_x: list[float | None] = []
+    lead_y: list[float | None] = []
+    plate_x: list[float | None] = []
+    plate_y: list[float | None] = []
+    xs, ys, texts = [], [], []
+    half = 0.75 / ppk  # a leader line 1.5 px wide
+    for i, text, (dx, dy), (w, h) in shown:
+        ax, ay = view.kid_x[i], view.kid_y[i]
+        x, y = ax + dx / ppk, ay - dy / ppk  # px down → km up
+        if not (dx == 0 and abs(dy) <= home):
+            # Moved off its centroid: a line from the centroid to the plate (under it).
+            length = math.hypot(x - ax, y - ay) or 1.0
+            nx, ny = -(y - ay) / length * half, (x - ax) / length * half
+            lead_x += [round(v, 3) for v in (ax + nx, x + nx, x - nx, ax - nx)] + [None]
+            lead_y += [round(v, 3) for v in (ay + ny, y + ny, y - ny, ay - ny)] + [None]
+        # The plate: the box the name was placed in, less a 1 px margin across and 2 px
+        # above and below (as tall as an annotation's plate, a little wider).
+        pw, ph = (w - 2) / 2 / ppk, (h - 4) / 2 / ppk
+        plate_x += [round(v, 3) for v in (x - pw, x + pw, x + pw, x - pw)] + [None]
+        plate_y += [round(v, 3) for v in (y - ph, y - ph, y + ph, y + ph)] + [None]
+        xs.append(round(x, 3))
+        ys.append(round(y, 3))
+        texts.append(text)
+    if lead_x:
+        fig.add_scatter(x=lead_x, y=lead_y, mode="none", fill="toself",
+                        fillcolor="rgba(255,255,255,0.75)", hoverinfo="skip", name="leaders")
+    if xs:
+        fig.add_scatter(x=plate_x, y=plate_y, mode="none", fill="toself",
+                        fillcolor="rgba(4,11,23,0.72)", hoverinfo="skip", name="plates")
+        fig.add_scatter(x=xs, y=ys, text=texts, mode="text", textposition="middle center",
+                        textfont={"family": FONT_FAMILY, "size": size, "color": "#ffffff"},
+                        cliponaxis=False, hoverinfo="skip", name="names")
 
 
 def _px_per_km(view: MapView, width: float, height: float) -> tuple[float, float, float]:

@@ -83,14 +83,15 @@ def rings_xy(proj: LocalProjection, lat, lon, radius_km: float = CIRCLE_KM,  # n
 
 def dots_xy(x, y, radius, vertices: int = 6  # noqa: ANN001
             ) -> tuple[list[float | None], list[float | None]]:
-    """Small closed polygons of `radius` km (one per point or one for all) around each
-    point, as one polyline with None between them: drawn as one filled path, where markers
-    cost the browser a DOM element each. Hexagons: a few pixels across, they read as round,
-    and Plotly's work grows with the vertices."""
+    """Small polygons of `radius` km (one per point or one for all) around each point, as
+    one polyline with None between them: drawn as one filled path, where markers cost the
+    browser a DOM element each. Hexagons: a few pixels across, they read as round, and
+    Plotly's work grows with the vertices, so none is repeated (a filled path closes each
+    polygon itself)."""
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     r = np.broadcast_to(np.asarray(radius, dtype=float), x.shape)
-    angle = np.linspace(0.0, 2 * math.pi, vertices + 1)
+    angle = np.linspace(0.0, 2 * math.pi, vertices, endpoint=False)
     # 10 m: well under a pixel at any zoom a map is drawn at (a county's ≈ 12 px/km).
     px = np.round(x[:, None] + r[:, None] * np.cos(angle)[None, :], 2)
     py = np.round(y[:, None] + r[:, None] * np.sin(angle)[None, :], 2)
@@ -98,6 +99,30 @@ def dots_xy(x, y, radius, vertices: int = 6  # noqa: ANN001
     xs = np.hstack([px, gap]).ravel().tolist()
     ys = np.hstack([py, gap]).ravel().tolist()
     return ([None if v != v else v for v in xs], [None if v != v else v for v in ys])
+
+
+def merge_points(x, y, weight, size: float  # noqa: ANN001
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Points merged per pointy-top hexagon of circumradius `size` km: each occupied cell's
+    weighted centre (where its weight is, inside the cell: within 2·size of each of its
+    points) and its summed weight, in cell order."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    w = np.clip(np.asarray(weight, dtype=float), 0.0, None)
+    if x.size == 0:
+        return x, y, w
+    q, r = hex_cells(x, y, size)
+    off, width = 1 << 20, 1 << 21
+    _, inv = np.unique((q + off) * width + (r + off), return_inverse=True)
+    inv = inv.reshape(-1)
+    total = np.bincount(inv, weights=w)
+    n = np.bincount(inv).astype(float)
+    # Cells whose points all weigh 0: their plain centre.
+    wx = np.bincount(inv, weights=x * w)
+    wy = np.bincount(inv, weights=y * w)
+    mx = np.where(total > 0, wx / np.where(total > 0, total, 1), np.bincount(inv, weights=x) / n)
+    my = np.where(total > 0, wy / np.where(total > 0, total, 1), np.bincount(inv, weights=y) / n)
+    return mx, my, total
 
 
 # ---------------------------------------------------------------- hexagon bins

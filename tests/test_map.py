@@ -396,20 +396,50 @@ def test_placed_names_never_overlap(labels: list, block: tuple) -> None:
 
 def test_crowded_names_move_aside_with_a_leader_line() -> None:
     """Four names on one spot (a city's urban districts): the one with most communities
-    stays on its centroid, the others move aside with a line back; none overlap."""
+    stays on its centroid, the others move aside with a line back; none overlap. The
+    region page draws them as annotations, the wall as a text trace on plates."""
     view = map_view(_dense_base(), PROVINCE, "province", DEFAULT_METRIC)
     kids = {c: f"区{i}" for i, c in enumerate(view.kid_code)}
-    fig = map_panel.figure(view, kids, {**CTX, "mode": "wall", "region": PROVINCE})
-    notes = [a for a in fig["layout"]["annotations"] if a.get("yref") == "y"]
+    region = map_panel.figure(view, kids, {**CTX, "region": PROVINCE})
+    assert {"cells", "labels"} <= {t["name"] for t in region["data"]}
+    notes = [a for a in region["layout"]["annotations"] if a.get("yref") == "y"]
     assert len(notes) == 4
     still = [a for a in notes if not a.get("showarrow")]
     assert [a["text"] for a in still] == [kids[view.kid_code[0]]]  # most communities
     assert all(a["arrowwidth"] > 0 and (a["ax"], a["ay"]) != (0, 0)
                for a in notes if a.get("showarrow"))
-    # The wall is never clicked or hovered: no invisible marker traces on it.
-    assert {t["name"] for t in fig["data"]} == {"hex", "vacancies"}
-    region = map_panel.figure(view, kids, {**CTX, "region": PROVINCE})
-    assert {"cells", "labels"} <= {t["name"] for t in region["data"]}
+
+    fig = map_panel.figure(view, kids, {**CTX, "mode": "wall", "region": PROVINCE})
+    # The wall is never clicked or hovered: no invisible marker traces on it, and no
+    # annotation per name.
+    assert {t["name"] for t in fig["data"]} == {"hex", "vacancies", "leaders", "plates",
+                                                "names"}
+    assert [a for a in fig["layout"]["annotations"] if a.get("yref") == "y"] == []
+    names = trace(fig, "names")
+    assert sorted(names["text"]) == sorted(kids.values())
+    centroid = {kids[c]: (x, y) for c, x, y in zip(view.kid_code, view.kid_x, view.kid_y,
+                                                   strict=True)}
+    at = {t: (x, y) for t, x, y in zip(names["text"], names["x"], names["y"], strict=True)}
+    top = kids[view.kid_code[0]]
+    assert at[top] == pytest.approx(centroid[top], abs=1e-3)  # on its centroid
+    moved = [t for t in at if t != top]
+    assert all(math.dist(at[t], centroid[t]) > 0.5 for t in moved)
+    # One leader per moved name, from its centroid to its name (a thin quad: the midpoints
+    # of its two short sides are the centroid and the name's centre).
+    leaders = rings_of(trace(fig, "leaders"))
+    assert len(leaders) == len(moved)
+    ends = [((px[0] + px[3]) / 2, (py[0] + py[3]) / 2, (px[1] + px[2]) / 2,
+             (py[1] + py[2]) / 2) for px, py in leaders]
+    for t in moved:
+        assert any(math.dist(e[:2], centroid[t]) < 1e-2 and math.dist(e[2:], at[t]) < 1e-2
+                   for e in ends)
+    # Each name on its own plate (a rectangle around it), plates apart from each other.
+    plates = [(min(px), min(py), max(px), max(py)) for px, py in rings_of(trace(fig, "plates"))]
+    assert len(plates) == 4
+    for t, (x, y) in at.items():
+        assert sum(p[0] < x < p[2] and p[1] < y < p[3] for p in plates) == 1, t
+    for i, p in enumerate(plates):
+        assert all(_apart(p, q) for q in plates[i + 1:])
 
 
 def test_distances_of_worksites_side_by_side_are_not_printed_on_each_other() -> None:
@@ -462,12 +492,101 @@ def test_wall_worksite_dots_are_one_path_at_the_right_places(hand_db) -> None:  
     assert dots["fill"] == "toself"
     polys = rings_of(dots)
     assert len(polys) == 6
+    assert {len(px) for px, _ in polys} == {6}  # hexagons, no vertex repeated
     sites = list(zip(view.vac_x, view.vac_y, strict=True))
     for px, py in polys:
-        cx, cy = np.mean(px[:-1]), np.mean(py[:-1])  # the first vertex is repeated last
+        cx, cy = np.mean(px), np.mean(py)
         nearest = min(math.hypot(cx - x, cy - y) for x, y in sites)
         assert nearest < 0.02  # km: coordinates are drawn to 10 m
     assert all(max(px) - min(px) < 0.6 for px, _ in polys)
+
+
+def test_merge_points_sums_each_cell_at_its_weighted_centre() -> None:
+    """Three tight clusters, each around the centre of a different hexagon of radius 0.5 km
+    (centres from the textbook pointy-top layout: x = √3·s·(q + r/2), y = 1.5·s·r), a fourth
+    cluster of zero weight: one point per cluster, at the headcount-weighted mean (pandas),
+    with the summed headcount."""
+    from queries.mapgeo import merge_points
+
+    s3 = math.sqrt(3.0)
+    size = 0.5
+    centres = [(0.0, 0.0), (s3 * size * 6, 0.0), (s3 * size * (0 + 4 / 2), 1.5 * size * 4),
+               (s3 * size * (-3 - 2 / 2), 1.5 * size * -2)]
+    rng = np.random.default_rng(5)
+    rows = []
+    for k, (cx, cy) in enumerate(centres):
+        for _ in range(7):
+            rows.append({"k": k, "x": cx + rng.uniform(-0.1, 0.1),
+                         "y": cy + rng.uniform(-0.1, 0.1),
+                         "w": 0.0 if k == 3 else float(rng.integers(1, 9))})
+    df = pd.DataFrame(rows).sample(frac=1.0, random_state=1)  # clusters interleaved
+    x, y, w = merge_points(df["x"].to_numpy(), df["y"].to_numpy(), df["w"].to_numpy(), size)
+    got = sorted(zip(np.round(w, 6), np.round(x, 6), np.round(y, 6), strict=True))
+    want = []
+    for _, g in df.groupby("k"):
+        total = g["w"].sum()
+        if total > 0:
+            want.append((round(total, 6), round((g["x"] * g["w"]).sum() / total, 6),
+                         round((g["y"] * g["w"]).sum() / total, 6)))
+        else:  # no weight: the plain mean
+            want.append((0.0, round(g["x"].mean(), 6), round(g["y"].mean(), 6)))
+    assert got == sorted(want)
+
+
+def _busy_township(n: int) -> MapBase:
+    """Three communities of one township and `n` worksites within 3.2 km of the first (all
+    inside the map: its extent is the communities and 3.5 km around them)."""
+    rng = np.random.default_rng(11)
+    coms = [A, B, "340102001003"]
+    lat = np.array([A_LAT, A_LAT + 0.02, A_LAT - 0.02])
+    lon = np.array([A_LON, A_LON + 0.03, A_LON - 0.01])
+    sites = [destination(A_LAT, A_LON, float(rng.uniform(0, 3.2)), float(rng.uniform(0, 360)))
+             for _ in range(n)]
+    return MapBase(codes=coms, names=["甲社区", "乙社区", "丙社区"], lat=lat, lon=lon,
+                   values={k: np.ones(3) for k in STORED_KEYS},
+                   tree_codes=[PROVINCE, TOWN, *coms],
+                   chain=np.array([[0, 1, 2], [0, 1, 3], [0, 1, 4]], dtype=np.int32),
+                   vac_lat=np.array([p[0] for p in sites]),
+                   vac_lon=np.array([p[1] for p in sites]),
+                   vac_head=rng.integers(1, 20, n).astype(float),
+                   vac_comm=rng.integers(0, 3, n))
+
+
+def test_a_busy_wall_map_merges_its_worksite_dots_and_says_so() -> None:
+    """A township map with more worksites than a wall draws one by one: on the wall they
+    are merged per small hexagon (fewer dots, every worksite within a cell's width of its
+    dot) and the legend says so, in Chinese and in English; the region page still draws
+    every worksite and says nothing of merging; a quiet map is never merged."""
+    n = map_panel.MERGE_DOTS_ABOVE + 400
+    view = map_view(_busy_township(n), TOWN, "township", DEFAULT_METRIC)
+    assert view.mode == "points" and view.vac_x.size == n
+    wall = {**CTX, "mode": "wall", "region": TOWN}
+    fig = map_panel.figure(view, {}, wall)
+    km = fig["layout"]["meta"]["dots_merged_km"]
+    assert km in map_panel.MERGE_STEPS_KM
+    polys = rings_of(trace(fig, "vacancies"))
+    assert len(polys) <= map_panel.MAX_WALL_DOTS and len(polys) < n / 2
+    dots = np.array([(np.mean(px), np.mean(py)) for px, py in polys])
+    for x, y in zip(view.vac_x, view.vac_y, strict=True):
+        # A cell is 2·km across: its dot (inside it) is at most that far from its worksites.
+        assert np.hypot(dots[:, 0] - x, dots[:, 1] - y).min() <= 2 * km + 0.02
+
+    def legend_text(ctx: dict) -> str:
+        return json.dumps(map_panel.legend(view, ctx), default=lambda c: c.to_plotly_json(),
+                          ensure_ascii=False)
+
+    assert f"按{km:g}公里六边形合并" in legend_text(wall)
+    assert f"merged per {km:g} km hexagon" in legend_text({**wall, "lang": "en"})
+    region = map_panel.figure(view, {}, {**CTX, "region": TOWN})
+    assert region["layout"]["meta"]["dots_merged_km"] == 0
+    assert len(trace(region, "vacancies")["x"]) == n
+    assert "合并" not in legend_text({**CTX, "region": TOWN})
+    quiet = map_view(_busy_township(50), TOWN, "township", DEFAULT_METRIC)
+    qfig = map_panel.figure(quiet, {}, wall)
+    assert qfig["layout"]["meta"]["dots_merged_km"] == 0
+    assert len(rings_of(trace(qfig, "vacancies"))) == 50
+    assert "合并" not in json.dumps(map_panel.legend(quiet, wall),
+                                    default=lambda c: c.to_plotly_json(), ensure_ascii=False)
 
 
 # ---------------------------------------------------------------- stored with the batch

@@ -113,8 +113,10 @@ def test_map_draws_every_level_offline(browser: Any, province: dict[str, Any]) -
     browser.execute_cdp_cmd("Network.enable", {})
     browser.get(f"{base}/wall/{PROVINCE}?panels=map&dwell=3600")
     fig = _figure(browser, PROVINCE, "hex")
-    # Hexagons and worksite dots; a wall is never clicked, so no invisible click markers.
-    assert {"hex", "vacancies"} == set(fig["names"])
+    # Hexagons, worksite dots and the names (a text trace on plates, leader lines where a
+    # name moved aside); a wall is never clicked, so no invisible click markers.
+    assert {"hex", "vacancies", "plates", "names"} <= set(fig["names"])
+    assert set(fig["names"]) <= {"hex", "vacancies", "plates", "names", "leaders"}
     assert fig["metric"] == "circle.coverage" and "着色" in fig["legend"]
     browser.get(f"{base}/wall/{CITY}?panels=map&dwell=3600&lang=en")
     assert "Colour" in _figure(browser, CITY, "hex")["legend"]
