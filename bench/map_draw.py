@@ -11,7 +11,7 @@ What a part costs is `current` minus the variant without it. `--before DIR` adds
 in the same browser in the same rounds: a before/after ratio side by side.
 
     flock /tmp/bench.lock python -m bench.map_draw [--tour county] [--rounds 3] [--throttle 1]
-        [--before /path/to/old/checkout] [--only current,before]
+        [--children 4] [--before /path/to/old/checkout] [--only current,before]
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ VARIANTS: dict[str, Callable[[dict], None]] = {
 }
 
 
-def figures(url: str, tour: str) -> dict[str, list[dict]]:
+def figures(url: str, tour: str, children: int = 4) -> dict[str, list[dict]]:
     """Each variant's figures of the tour, as the browser receives them (JSON)."""
     import plotly
 
@@ -82,7 +82,7 @@ def figures(url: str, tour: str) -> dict[str, list[dict]]:
     base = maplayer.load_map_base(engine, batch.id, dt.date.today())
     top, level, child = (CITY, "city", "county") if tour == "county" else (
         PROVINCE, "province", "city")
-    kids = region_with_children(engine, batch.id, top)[1][:4]
+    kids = region_with_children(engine, batch.id, top)[1][:children]
     steps = [(top, level)] + [(k["code"], child) for k in kids]
     out: dict[str, list[dict]] = {k: [] for k in VARIANTS}
     for code, lv in steps:
@@ -114,12 +114,15 @@ def main() -> None:
     ap.add_argument("--tour", choices=("city", "county"), default="city")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--throttle", type=int, default=1)
-    ap.add_argument("--before", default="", help="another checkout whose figures to add")
+    ap.add_argument("--children", type=int, default=4, help="how many children the tour "
+                    "visits (4: a city's urban districts; 9: all of its counties)")
+    ap.add_argument("--before", default="", help="another checkout whose figures to add "
+                    "(its tour visits 4 children)")
     ap.add_argument("--only", default="", help="comma-separated figures to draw (e.g. "
                     "current,before); all by default")
     args = ap.parse_args()
     url = f"sqlite:///{ensure_db()}"
-    figs = figures(url, args.tour)
+    figs = figures(url, args.tour, args.children)
     if args.before:
         figs["before"] = figures_of(args.before, url, args.tour)
     if args.only:

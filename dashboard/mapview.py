@@ -151,8 +151,9 @@ def render_map(target: dict | None, search: str | None, view: dict | None) -> tu
     ctx = {"mode": kind, "lang": lang, "theme": view.get("theme", "dark"), "region": code,
            "panel": map_panel.PANEL_ID, "qs": "&lang=en" if lang == "en" else "",
            "canvas_w": canvas_width(parse_query(search))}
-    return (map_panel.figure(mv, names, ctx),
-            map_panel.legend(mv, ctx, metric_links=kind == "region"))
+    fig = map_panel.figure(mv, names, ctx)
+    return fig, map_panel.legend(mv, ctx, metric_links=kind == "region",
+                                 unlabelled=fig["layout"]["meta"]["unlabelled"])
 
 
 def get_runtime_boundaries() -> Boundaries | None:

@@ -195,9 +195,11 @@ STRINGS: dict[str, tuple[str, str]] = {
     "map.colour_by": ("着色：{metric}", "Colour: {metric}"),
     "map.per_hex": ("按{km}公里六边形汇总", "Summed over {km} km hexagons"),
     "map.vacancy_key": ("在招岗位 (点越大人数越多)", "Open jobs (bigger = more posts)"),
-    "map.vacancy_merged": ("在招岗位 (按{km}公里六边形合并，点越大人数越多)",
-                           "Open jobs, merged per {km} km hexagon (bigger = more posts)"),
+    "map.vacancy_merged": ("岗位点按{km}公里六边形合并，人数相加",
+                           "Job dots merged per {km} km hexagon, headcounts summed"),
     "map.ring_key": ("社区3公里圈", "3-km ring of a community"),
+    "map.unlabelled": ("图上未标注：{names}", "Not named on the map: {names}"),
+    "map.and_more": ("等{n}个", " ({n} in all)"),
     # errors
     "404.title": ("未找到该地区", "Region not found"),
     "404.body": ("地址中的地区代码或面板不存在，请检查链接或返回首页。",

@@ -51,6 +51,7 @@ VAC_COLOR = "#ffc53d"
 RING_COLOR = "rgba(47,211,255,0.55)"
 MAX_DISTANCE_LABELS = 24
 MAX_CHILD_LABELS = 40
+MAX_LISTED = 12  # names the legend lists of those with no spot on the map
 # A wall's county or township map with more worksites than this merges them per small
 # hexagon (a dot each, area ∝ the summed headcount): Plotly's work per map change grows
 # with the dots (2,000 in an urban district were 44 % of a 161 ms change), and a wall's
@@ -157,18 +158,18 @@ def metric_name(metric: str, lang: str) -> str:
     return metric
 
 
-def legend(view: MapView, ctx: dict[str, Any], *, metric_links: bool = False) -> list[Any]:
-    """The legend cell: what colours, rings and dots mean; metric choices on the region page."""
+def legend(view: MapView, ctx: dict[str, Any], *, metric_links: bool = False,
+           unlabelled: list[str] | tuple[str, ...] = ()) -> list[Any]:
+    """The legend cell: what colours, rings and dots mean; the children whose name found no
+    spot on the map (the figure's meta "unlabelled"); metric choices on the region page."""
     lang = ctx["lang"]
     values = view.hex_value if view.mode == "hex" else view.com_value
     _, entries = classes(view.metric, values, lang, single=view.mode != "hex")
     unit = t("map.per_hex", lang, km=_km(view.hex_size)) if view.mode == "hex" else ""
     items: list[Any] = [html.Li([html.Span(className="swatch", style={"background": c}),
                                  html.Span(text)]) for c, text in entries]
-    merged = wall_dots(view, ctx)[0]
-    key = t("map.vacancy_merged", lang, km=_km(merged)) if merged else t("map.vacancy_key", lang)
     items.append(html.Li([html.Span(className="swatch swatch-dot", style={"background": VAC_COLOR}),
-                          html.Span(key)]))
+                          html.Span(t("map.vacancy_key", lang))]))
     if view.mode != "hex":
         items.append(html.Li([html.Span(className="swatch ring"),
                               html.Span(t("map.ring_key", lang))]))
@@ -179,6 +180,17 @@ def legend(view: MapView, ctx: dict[str, Any], *, metric_links: bool = False) ->
     ]
     if unit:
         kids.append(html.Div(unit, className="map-note"))
+    merged = wall_dots(view, ctx)[0]
+    if merged:
+        kids.append(html.Div(t("map.vacancy_merged", lang, km=_km(merged)),
+                             className="map-note"))
+    if unlabelled:
+        sep = "、" if lang == "zh" else ", "
+        listed = sep.join(unlabelled[:MAX_LISTED])
+        if len(unlabelled) > MAX_LISTED:
+            listed += t("map.and_more", lang, n=len(unlabelled))
+        kids.append(html.Div(t("map.unlabelled", lang, names=listed),
+                             className="map-note map-unlabelled"))
     if metric_links:
         qs = ctx.get("qs", "")
         links = [dcc.Link(metric_name(k, lang), className="metric-link" + (
@@ -236,7 +248,8 @@ def figure(view: MapView, names: dict[str, str], ctx: dict[str, Any]) -> dict[st
         _point_traces(fig, view, ctx, hover)
     layout = _axes(view, c, ctx, big)
     bar = layout.pop("meta_scale")
-    labels = _child_labels(fig, view, names, ctx, big, layout.pop("meta_scale_box"))
+    labels, unlabelled = _child_labels(fig, view, names, ctx, big,
+                                       layout.pop("meta_scale_box"))
     layout["annotations"] = labels + layout["annotations"]
     out = style_figure(fig, ctx, **layout)
     # No `transition` here: with one set (even of 0 ms) Plotly.react takes its animated
@@ -246,7 +259,10 @@ def figure(view: MapView, names: dict[str, str], ctx: dict[str, Any]) -> dict[st
     # What the figure is drawn at, for tests and screenshots (Plotly keeps `meta` as is).
     out["layout"]["meta"] = {"mode": view.mode, "metric": view.metric,
                              "hex_km": view.hex_size, "scale_km": bar,
-                             "dots_merged_km": wall_dots(view, ctx)[0]}
+                             "dots_merged_km": wall_dots(view, ctx)[0],
+                             # Children whose name found no spot on the map: the legend
+                             # lists them (legend(…, unlabelled=…)).
+                             "unlabelled": unlabelled}
     return out
 
 
@@ -299,6 +315,32 @@ def _dots(fig: go.Figure, x: np.ndarray, y: np.ndarray, radius: Any, color: str,
                     fillcolor=f"rgba({r},{g},{b},{opacity})", hoverinfo="skip", name=name)
 
 
+def ring_step(radius_px: float, vertices: int = mapgeo.RING_VERTICES,
+              tolerance_px: float = 0.5) -> int:
+    """Keep every n-th vertex of a ring (1, 2 or 4): the largest n whose polygon's sides
+    stay within `tolerance_px` of the circle at this radius (sagitta r·(1 − cos(π/sides)))."""
+    for n in (4, 2):
+        if radius_px * (1 - math.cos(math.pi * n / vertices)) <= tolerance_px:
+            return n
+    return 1
+
+
+def _every(values: list, step: int) -> list:
+    """Every `step`-th vertex of each closed ring of a None-separated polyline (the ring's
+    vertex count a multiple of `step`, so each ring stays closed)."""
+    if step == 1:
+        return values
+    out: list = []
+    ring: list = []
+    for v in values:
+        if v is None:
+            out += ring[::step] + [None]
+            ring = []
+        else:
+            ring.append(v)
+    return out + ring[::step]
+
+
 def _point_traces(fig: go.Figure, view: MapView, ctx: dict[str, Any], hover: str) -> None:
     lang = ctx["lang"]
     community = view.mode == "community"
@@ -329,7 +371,11 @@ def _point_traces(fig: go.Figure, view: MapView, ctx: dict[str, Any], hover: str
                         marker={"size": _sizes(view.vac_head, lo, hi), "color": list(vac_col),
                                 "opacity": 0.5 if crowded else 0.85, "line": {"width": 0}},
                         hovertext=vtext, hoverinfo=hover, name="vacancies")
-    fig.add_scatter(x=view.rings[0], y=view.rings[1], mode="lines",
+    rx, ry = view.rings
+    if not community:
+        step = ring_step(CIRCLE_KM * _px_per_km(view, *plot_px(ctx))[0])
+        rx, ry = _every(rx, step), _every(ry, step)
+    fig.add_scatter(x=rx, y=ry, mode="lines",
                     line={"color": "#2fd3ff" if community else RING_COLOR,
                           "width": 3 if community else 1},
                     hoverinfo="skip", name="rings")
@@ -448,54 +494,72 @@ def _apart_texts(view: MapView, idx: list[int], size: int, ctx: dict[str, Any]) 
 
 
 def _child_labels(fig: go.Figure, view: MapView, names: dict[str, str], ctx: dict[str, Any],
-                  big: int, scale_box: tuple[float, float, str, int]) -> list[dict[str, Any]]:
+                  big: int, scale_box: tuple[float, float, str, int]
+                  ) -> tuple[list[dict[str, Any]], list[str]]:
     """The children's names at the centroid of their communities, as annotations on a dark
-    plate (readable over coloured cells). Placed greedily, children with most communities
-    first, so that no two overlap (layouts/map.py place_labels); a name moved off its
-    centroid has a leader line to it, one with no free spot is left out. On the region
-    page invisible markers at the centroids carry the child's code, so a click on a name
-    drills down; the wall is never clicked, and draws its names as traces (_label_traces)."""
+    plate (readable over coloured cells), and the names not drawn. Placed greedily,
+    children with most communities first, so that no two overlap (place_labels); a name
+    moved off its centroid has a leader line to it. A name with no free spot (or past the
+    first MAX_CHILD_LABELS) is tried again smaller; one that still finds none is returned,
+    for the legend to list: no child goes unnamed. On the region page invisible markers at
+    the centroids carry the child's code, so a click on a name drills down; the wall is
+    never clicked, and draws its names as traces (_label_traces)."""
     if not view.kid_code:
-        return []
+        return [], []
     n = view.kid_n or [1] * len(view.kid_code)
     order = sorted(range(len(view.kid_code)), key=lambda i: (-n[i], view.kid_code[i]))
-    order = order[:MAX_CHILD_LABELS]
     size = big if len(order) <= 20 else max(10, big - 6)
+    small = max(9, round(size * 0.7))
     # Where the children are communities their name sits just above their own point.
     above = view.mode == "points" and view.kid_code == view.com_child
     width, height = plot_px(ctx)
     ppk, xmid, ymid = _px_per_km(view, width, height)
-    anchors = [(width / 2 + (view.kid_x[i] - xmid) * ppk,
-                height / 2 - (view.kid_y[i] - ymid) * ppk) for i in order]
-    texts = [plain(names.get(view.kid_code[i], view.kid_code[i])) for i in order]
-    sizes = [text_px(s, size) for s in texts]
+    anchor = {i: (width / 2 + (view.kid_x[i] - xmid) * ppk,
+                  height / 2 - (view.kid_y[i] - ymid) * ppk) for i in order}
+    text = {i: plain(names.get(view.kid_code[i], view.kid_code[i])) for i in order}
     bar0, bar1, bar_text, bar_font = scale_box
     bw, bh = text_px(bar_text, bar_font)
     left, right = (width / 2 + (v - xmid) * ppk for v in (bar0, bar1))
     mid = (left + right) / 2
-    blocked = [(min(left, mid - bw / 2) - 4, height * 0.95 - bh - 4,
-                max(right, mid + bw / 2) + 4, height)]
-    spots = place_labels(anchors, sizes, (width, height), blocked,
-                         lift=(sizes[0][1] / 2 + 8) if above and sizes else 0.0)
-    shown = [(i, text, spot, box) for i, text, spot, box
-             in zip(order, texts, spots, sizes, strict=True) if spot is not None]
-    home = sizes[0][1] / 2 + 8 if above and sizes else 0.0
+    taken: list[Box] = [(min(left, mid - bw / 2) - 4, height * 0.95 - bh - 4,
+                         max(right, mid + bw / 2) + 4, height)]
+    # (child, name, (dx, dy), box (w, h), font size, lift of its home spot)
+    shown: list[tuple[int, str, tuple[float, float], tuple[float, float], int, float]] = []
+    todo = order[:MAX_CHILD_LABELS]
+    rest = order[MAX_CHILD_LABELS:]
+    for font, batch in ((size, todo), (small, None)):
+        if batch is None:  # the second pass: what found no spot, then what was past the cap
+            placed = {i for i, *_ in shown}
+            batch = ([i for i in todo if i not in placed] + rest)[:MAX_CHILD_LABELS]
+        boxes = [text_px(text[i], font) for i in batch]
+        lift = boxes[0][1] / 2 + 8 if above and boxes else 0.0
+        spots = place_labels([anchor[i] for i in batch], boxes, (width, height), taken,
+                             lift=lift)
+        for i, spot, (w, h) in zip(batch, spots, boxes, strict=True):
+            if spot is None:
+                continue
+            shown.append((i, text[i], spot, (w, h), font, lift))
+            cx, cy = anchor[i][0] + spot[0], anchor[i][1] + spot[1]
+            taken.append((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
+    placed = {i for i, *_ in shown}
+    missing = [text[i] for i in order if i not in placed]
     if ctx["mode"] == "wall":
-        _label_traces(fig, view, shown, size, ppk, home)
-        return []
+        _label_traces(fig, view, shown, ppk)
+        return [], missing
     fig.add_scatter(
         x=[view.kid_x[i] for i, *_ in shown], y=[view.kid_y[i] for i, *_ in shown],
-        mode="markers", marker={"size": size * 2, "color": "rgba(0,0,0,0)"},
+        mode="markers", marker={"size": [f * 2 for *_, f, _ in shown],
+                                "color": "rgba(0,0,0,0)"},
         # "none": no hover label, but clicks still report the point (not so with "skip").
         customdata=[view.kid_code[i] for i, *_ in shown], hoverinfo="none",
         name="labels",
     )
     out = []
-    for i, text, (dx, dy), _ in shown:
+    for i, name, (dx, dy), _, font, home in shown:
         note = {"x": view.kid_x[i], "y": view.kid_y[i], "xref": "x", "yref": "y",
-                "text": text, "bgcolor": "rgba(4,11,23,0.72)", "borderpad": 2,
+                "text": name, "bgcolor": "rgba(4,11,23,0.72)", "borderpad": 2,
                 "xanchor": "center", "yanchor": "middle",
-                "font": {"family": FONT_FAMILY, "size": size, "color": "#ffffff"}}
+                "font": {"family": FONT_FAMILY, "size": font, "color": "#ffffff"}}
         if dx == 0 and abs(dy) <= home:
             note.update(showarrow=False, yshift=-dy)
         else:
@@ -504,12 +568,13 @@ def _child_labels(fig: go.Figure, view: MapView, names: dict[str, str], ctx: dic
                         ayref="pixel", arrowhead=0, arrowwidth=1.5, standoff=2,
                         arrowcolor="rgba(255,255,255,0.75)")
         out.append(note)
-    return out
+    return out, missing
 
 
 def _label_traces(fig: go.Figure, view: MapView,
-                  shown: list[tuple[int, str, tuple[float, float], tuple[float, float]]],
-                  size: int, ppk: float, home: float) -> None:
+                  shown: list[tuple[int, str, tuple[float, float], tuple[float, float], int,
+                                    float]],
+                  ppk: float) -> None:
     """The wall's names as three traces: leader lines and plates as filled paths, the names
     as one text trace. Annotations cost Plotly a measured text box and, moved aside, an
     arrow each (the names were a fifth of a county map change); a wall's canvas is 1080
@@ -518,9 +583,9 @@ def _label_traces(fig: go.Figure, view: MapView,
     lead_y: list[float | None] = []
     plate_x: list[float | None] = []
     plate_y: list[float | None] = []
-    xs, ys, texts = [], [], []
+    xs, ys, texts, fonts = [], [], [], []
     half = 0.75 / ppk  # a leader line 1.5 px wide
-    for i, text, (dx, dy), (w, h) in shown:
+    for i, text, (dx, dy), (w, h), font, home in shown:
         ax, ay = view.kid_x[i], view.kid_y[i]
         x, y = ax + dx / ppk, ay - dy / ppk  # px down → km up
         if not (dx == 0 and abs(dy) <= home):
@@ -537,6 +602,7 @@ def _label_traces(fig: go.Figure, view: MapView,
         xs.append(round(x, 3))
         ys.append(round(y, 3))
         texts.append(text)
+        fonts.append(font)
     if lead_x:
         fig.add_scatter(x=lead_x, y=lead_y, mode="none", fill="toself",
                         fillcolor="rgba(255,255,255,0.75)", hoverinfo="skip", name="leaders")
@@ -544,7 +610,8 @@ def _label_traces(fig: go.Figure, view: MapView,
         fig.add_scatter(x=plate_x, y=plate_y, mode="none", fill="toself",
                         fillcolor="rgba(4,11,23,0.72)", hoverinfo="skip", name="plates")
         fig.add_scatter(x=xs, y=ys, text=texts, mode="text", textposition="middle center",
-                        textfont={"family": FONT_FAMILY, "size": size, "color": "#ffffff"},
+                        textfont={"family": FONT_FAMILY, "color": "#ffffff",
+                                  "size": fonts if len(set(fonts)) > 1 else fonts[0]},
                         cliponaxis=False, hoverinfo="skip", name="names")
 
 

@@ -383,9 +383,10 @@ def map_view(base: MapBase, code: str, level: str, metric: str, *,
         view.com_value = _value(base, metric, idx)
         view.com_name = [base.names[i] for i in idx]
         view.com_child = child
-        # 36 sides: at a county's zoom a side's chord is under a pixel off the circle, and
-        # half the vertices of the community map's ring (the wall's Plotly work per ring).
-        view.rings = mapgeo.rings_xy(proj, lat, lon, vertices=36)
+        # 72 sides, as a community's ring; the figure keeps every 2nd or 4th vertex where a
+        # ring is drawn small enough for that to stay within half a pixel of the circle
+        # (layouts.map ring_step: Plotly's work per ring grows with its vertices).
+        view.rings = mapgeo.rings_xy(proj, lat, lon)
         view.vac_x, view.vac_y = np.round(vx[inside], 3), np.round(vy[inside], 3)
         view.vac_head = vhead[inside]
     _outline(view, boundaries)

@@ -216,6 +216,31 @@ def test_township_map_draws_every_ring_to_scale(hand_db) -> None:  # noqa: ANN00
         haversine(A_LAT, A_LON, B_LAT, B_LON), rel=2e-3)
 
 
+def test_rings_keep_enough_vertices_to_look_round() -> None:
+    """A 72-vertex ring keeps every 4th vertex when a side's sagitta r·(1 − cos(π/18)) stays
+    within half a pixel, else every 2nd (π/36), else all: 20 px: 0.30 px → 4; 36 px: 0.55
+    px at 18 sides, 0.14 at 36 → 2; 114 px (an urban district): 0.43 at 36 → 2; 217 px (a
+    township): 0.83 at 36 → 1."""
+    assert [map_panel.ring_step(r) for r in (20, 36, 114, 217)] == [4, 2, 2, 1]
+
+
+def test_wall_rings_are_closed_circles_of_3_km(hand_db) -> None:  # noqa: ANN001
+    """On the wall's township map every ring is a closed polygon whose vertices are all
+    3 km (± 0.3 %) from its community, with as many sides as ring_step leaves."""
+    engine, batch = hand_db
+    base = load_map_base(engine, batch, dt.date(2025, 4, 15))
+    view = map_view(base, TOWN, "township", DEFAULT_METRIC)
+    fig = map_panel.figure(view, {}, {**CTX, "mode": "wall", "region": TOWN})
+    ppk = map_panel._px_per_km(view, *map_panel.plot_px({"mode": "wall"}))[0]
+    sides = 72 // map_panel.ring_step(3.0 * ppk)
+    rings = rings_of(trace(fig, "rings"))
+    assert len(rings) == 2
+    for (px, py), cx, cy in zip(rings, view.com_x, view.com_y, strict=True):
+        assert len(px) == sides + 1 and (px[0], py[0]) == (px[-1], py[-1])
+        for x, y in zip(px, py, strict=True):
+            assert math.hypot(x - cx, y - cy) == pytest.approx(3.0, rel=3e-3)
+
+
 def test_hexagons_at_province_level_against_pandas(hand_db) -> None:  # noqa: ANN001
     """Province map: hexagons hold every community once; coverage per cell = covered ÷ n."""
     engine, batch = hand_db
@@ -442,6 +467,94 @@ def test_crowded_names_move_aside_with_a_leader_line() -> None:
         assert all(_apart(p, q) for q in plates[i + 1:])
 
 
+def _many_kids_base(n_kids: int, spread_km: float) -> MapBase:
+    """A province of `n_kids` cities, one community each, on a line `spread_km` apart (0:
+    all on one spot); worksites far north and south widen the map."""
+    kids = [f"34{i + 1:02d}00000000" for i in range(n_kids)]
+    codes = [f"{k[:4]}01001001" for k in kids]
+    tree = [PROVINCE, *kids, *codes]
+    chain = np.array([[0, 1 + i, 1 + n_kids + i] for i in range(n_kids)], dtype=np.int32)
+    lat = np.full(n_kids, 31.86)
+    lon = 117.28 + np.arange(n_kids) * spread_km / 94.6  # ≈ km per degree of lon at 31.9°
+    return MapBase(codes=codes, names=codes, lat=lat, lon=lon,
+                   values={k: np.ones(n_kids) for k in STORED_KEYS}, tree_codes=tree,
+                   chain=chain, vac_lat=np.array([30.5, 33.2]),
+                   vac_lon=np.array([117.28, 117.28]), vac_head=np.array([5.0, 5.0]),
+                   vac_comm=np.array([0, 0]))
+
+
+def _legend_text(view: object, ctx: dict, fig: dict) -> str:
+    return json.dumps(map_panel.legend(view, ctx, unlabelled=fig["layout"]["meta"]["unlabelled"]),
+                      default=lambda c: c.to_plotly_json(), ensure_ascii=False)
+
+
+@pytest.mark.parametrize("mode", ["wall", "region"])
+def test_no_child_goes_unnamed(mode: str) -> None:
+    """Forty-five cities on one spot: the names that find no spot at full size are drawn
+    smaller, those that find none then are listed in the legend; every child is either
+    drawn or listed, none twice, and drawn names stay apart."""
+    view = map_view(_many_kids_base(45, 0.0), PROVINCE, "province", DEFAULT_METRIC)
+    kids = {c: f"城市{i:02d}" for i, c in enumerate(view.kid_code)}
+    ctx = {**CTX, "mode": mode, "region": PROVINCE}
+    fig = map_panel.figure(view, kids, ctx)
+    missing = fig["layout"]["meta"]["unlabelled"]
+    if mode == "wall":
+        names = trace(fig, "names")
+        drawn = list(names["text"])
+        plates = [(min(px), min(py), max(px), max(py))
+                  for px, py in rings_of(trace(fig, "plates"))]
+        assert len(plates) == len(drawn)
+        for i, a in enumerate(plates):
+            assert all(_apart(a, b) for b in plates[i + 1:])
+    else:
+        notes = [a for a in fig["layout"]["annotations"] if a.get("yref") == "y"]
+        drawn = [a["text"] for a in notes]
+    assert sorted(drawn + missing) == sorted(kids.values())
+    assert len(set(drawn)) == len(drawn)
+    assert missing, "45 names cannot all fit around one spot"
+    text = _legend_text(view, ctx, fig)
+    assert "图上未标注" in text
+    assert all(name in text for name in missing[:map_panel.MAX_LISTED])
+    if len(missing) > map_panel.MAX_LISTED:
+        assert f"等{len(missing)}个" in text
+    en = _legend_text(view, {**ctx, "lang": "en"}, fig)
+    assert "Not named on the map" in en
+
+
+@pytest.mark.parametrize("mode", ["wall", "region"])
+def test_a_name_too_wide_at_full_size_is_drawn_smaller(mode: str) -> None:
+    """Three cities far apart, one with an 80-character name: wider than the map at the
+    full size (80 em), it fits at the smaller one; nothing is listed."""
+    view = map_view(_many_kids_base(3, 40.0), PROVINCE, "province", DEFAULT_METRIC)
+    long_name = "长" * 80
+    kids = dict(zip(view.kid_code, ["甲市", long_name, "丙市"], strict=True))
+    fig = map_panel.figure(view, kids, {**CTX, "mode": mode, "region": PROVINCE})
+    assert fig["layout"]["meta"]["unlabelled"] == []
+    if mode == "wall":
+        names = trace(fig, "names")
+        font = dict(zip(names["text"], names["textfont"]["size"], strict=True))
+    else:
+        font = {a["text"]: a["font"]["size"] for a in fig["layout"]["annotations"]
+                if a.get("yref") == "y"}
+    assert sorted(font) == sorted(kids.values())
+    assert font[long_name] < font["甲市"] == font["丙市"]
+    width = map_panel.PLOT_PX[mode][0]
+    assert 80 * font["甲市"] > width > map_panel.text_px(long_name, font[long_name])[0]
+
+
+def test_names_past_the_cap_are_drawn_when_there_is_room() -> None:
+    """Forty-five cities 8 km apart: all 45 names drawn (the 5 past MAX_CHILD_LABELS at
+    the smaller size), none listed."""
+    view = map_view(_many_kids_base(45, 8.0), PROVINCE, "province", DEFAULT_METRIC)
+    kids = {c: f"市{i:02d}" for i, c in enumerate(view.kid_code)}
+    fig = map_panel.figure(view, kids, {**CTX, "mode": "wall", "region": PROVINCE})
+    names = trace(fig, "names")
+    assert sorted(names["text"]) == sorted(kids.values())
+    assert fig["layout"]["meta"]["unlabelled"] == []
+    fonts = names["textfont"]["size"]
+    assert sorted(fonts).count(min(fonts)) == 45 - map_panel.MAX_CHILD_LABELS
+
+
 def test_distances_of_worksites_side_by_side_are_not_printed_on_each_other() -> None:
     """Two worksites 20 m apart 1 km from the community, a third 2 km away: two distances
     printed (the nearer of the pair and the third), not three."""
@@ -575,7 +688,7 @@ def test_a_busy_wall_map_merges_its_worksite_dots_and_says_so() -> None:
         return json.dumps(map_panel.legend(view, ctx), default=lambda c: c.to_plotly_json(),
                           ensure_ascii=False)
 
-    assert f"按{km:g}公里六边形合并" in legend_text(wall)
+    assert f"岗位点按{km:g}公里六边形合并" in legend_text(wall)
     assert f"merged per {km:g} km hexagon" in legend_text({**wall, "lang": "en"})
     region = map_panel.figure(view, {}, {**CTX, "region": TOWN})
     assert region["layout"]["meta"]["dots_merged_km"] == 0
