@@ -164,8 +164,9 @@ def _only(col: Any, only: list[str] | None) -> list[Any]:
 
 def _frame(conn: Any, stmt: Any) -> pd.DataFrame:
     result = conn.execute(stmt)
-    # Plain tuples: pandas probing Row objects for array protocols is very slow.
-    return pd.DataFrame([tuple(r) for r in result], columns=list(result.keys()))
+    # Plain tuples: pandas probing Row objects for array protocols is very slow; all()
+    # fetches in one call rather than a fetchone per row.
+    return pd.DataFrame([tuple(r) for r in result.all()], columns=list(result.keys()))
 
 
 # ---------------------------------------------------------------- region tree
@@ -827,6 +828,14 @@ def _circle(
     return covered, nearby
 
 
+def nearby_reach(near: Any) -> float | None:
+    """How far a community's nearby list reaches when it is full (None: not full, so
+    every open vacancy within 3 km is in it). A vacancy farther away is in no list of
+    the community, whatever its record says (queries.incremental marks by it)."""
+    near = list(near)
+    return float(near[-1][1]) if len(near) >= NEARBY_VACANCIES else None
+
+
 # ---------------------------------------------------------------- metrics
 def _ratio(num: int, den: int, digits: int) -> float | None:
     return None if den == 0 else round(num / den, digits)
@@ -1014,11 +1023,13 @@ def _tree_maps(
     regions: pd.DataFrame,
 ) -> tuple[dict[str, str], dict[str, str], dict[str, str | None]]:
     """Names, levels and parents (None at the top) of the regions by code."""
-    names = dict(zip(regions["code"], regions["name"], strict=True))
-    levels = dict(zip(regions["code"], regions["level"], strict=True))
+    # Lists first: iterating pandas' string columns element by element is slow.
+    codes = regions["code"].tolist()
+    names = dict(zip(codes, regions["name"].tolist(), strict=True))
+    levels = dict(zip(codes, regions["level"].tolist(), strict=True))
     parents = {
         c: (None if p is None or (isinstance(p, float) and math.isnan(p)) else p)
-        for c, p in zip(regions["code"], regions["parent_code"], strict=True)
+        for c, p in zip(codes, regions["parent_code"].tolist(), strict=True)
     }
     return names, levels, parents
 
@@ -1299,6 +1310,8 @@ def _assemble(
                 "fe": [[*action_keys[i], x] for i, x in zip(actions.get(code, ()),
                                                              action_ids, strict=True)],
             }
+            if community:
+                state[code]["r"] = nearby_reach(nearby.get(code, ()))
     clock.lap("regions")
     items[LAYOUT_ITEM] = layout_text(
         keys or [], [label for label, _, _ in w.months], SALARY_BANDS, tz=tz,

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -157,7 +158,16 @@ def pack_metrics(values: list[Any]) -> str:
         if run:
             out.extend([f'"{run}"'] if run > 2 else ["0"] * run)
             run = 0
-        out.append(_js(v))
+        # The common values without json.dumps (it costs 10× more): the same text.
+        t = type(v)
+        if t is int:
+            out.append(str(v))
+        elif v is None:
+            out.append("null")
+        elif t is float and math.isfinite(v):
+            out.append(repr(v))
+        else:
+            out.append(_js(v))
     if run:
         out.extend([f'"{run}"'] if run > 2 else ["0"] * run)
     return "[" + ",".join(out) + "]"

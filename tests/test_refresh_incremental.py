@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from sqlalchemy import Engine, delete, func, select
 
+from queries import aggregate
 from queries import incremental as inc
 from queries.aggregate import compute_batch, compute_snapshot
 from queries.db import init_db, make_engine
@@ -380,6 +381,33 @@ class IncrementalEqualsFull(RuleBasedStateMachine):
                     "posted_on": _day(self.as_of.date(), -5)}])
                 vacs.add(r["vacancy_id"])
 
+    @rule(data=st.data(), n=st.integers(1, 3))
+    def restate_vacancies(self, data: st.DataObject, n: int) -> None:
+        """Re-import stored vacancies at the same place and days with other contents (and
+        maybe another community): only lists holding them change (Marker reach)."""
+        from queries.models import Vacancy
+        with self.engine.connect() as conn:
+            stored = [dict(r) for r in conn.execute(select(Vacancy)).mappings()]
+        if not stored:
+            return
+        recs = []
+        for v in data.draw(st.lists(st.sampled_from(stored), min_size=1, max_size=n,
+                                    unique_by=lambda v: v["vacancy_id"])):
+            rec = {k: v[k] for k in ("vacancy_id", "lat", "lon", "posted_on", "closed_on",
+                                     "community_code", "employer_id", "title", "type",
+                                     "salary_min", "industry") if v.get(k) is not None}
+            rec["headcount"] = data.draw(st.integers(1, 9))
+            if data.draw(st.booleans()):
+                rec["title"] = data.draw(ids(["普工", "文员", "司机", "厨师"]))
+                rec["industry"] = data.draw(st.sampled_from(["制造业", "服务业", "教育"]))
+            if data.draw(st.integers(0, 4)) == 0:
+                rec["community_code"] = data.draw(comm)
+            recs.append({k: (x.isoformat() if hasattr(x, "isoformat") else x)
+                         for k, x in rec.items()})
+        self._ensure_refs(recs)
+        self._import("vacancies", recs)
+        self._refresh()
+
     @rule(hours=st.sampled_from([0, 1, 3, 8, 30, 50]))
     def time_passes(self, hours: int) -> None:
         """Move the as-of instant (across midnight or not)."""
@@ -453,8 +481,11 @@ def counting(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     return counts
 
 
-def test_incremental_refresh_equals_full_refresh(db_url: str, counting: dict[str, int]
-                                                  ) -> None:
+def test_incremental_refresh_equals_full_refresh(db_url: str, counting: dict[str, int],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # Nearby lists of 3, not 30: full lists (and their reach, which decides what a
+    # restated vacancy marks) with the few vacancies the machine makes.
+    monkeypatch.setattr(aggregate, "NEARBY_VACANCIES", 3)
     engine = make_engine(db_url)
     init_db(engine)
     IncrementalEqualsFull.engine = engine
@@ -574,3 +605,41 @@ def test_marks_of_a_chunk_rolled_back_are_written_again(engine: Engine) -> None:
             marker.after(rows, [])  # already written: not again
     with engine.connect() as conn:
         assert conn.execute(select(RefreshMark.code)).scalars().all() == [COMMS[2]]
+
+
+def test_a_restated_vacancy_marks_only_the_lists_that_may_hold_it(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A vacancy re-imported at the same place and days marks the communities within 3 km
+    whose nearby list reaches it, not the others; a moved one marks all within 3 km."""
+    monkeypatch.setattr(aggregate, "NEARBY_VACANCIES", 2)
+    import_records(engine, "regions", regions_records(), tz=TZ)
+    a, b = COMMS[0], COMMS[1]  # b's centre is about 2 km east of a's
+    lat, lon = CENTRES[a]
+    # Due north of a: 0.5, 1.0 and 2.0 km (0.009° of latitude ≈ 1 km).
+    vac = [{"vacancy_id": f"N{k}", "community_code": b, "lat": round(lat + d * 0.009, 5),
+            "lon": lon, "title": "普工", "type": "full_time", "headcount": 1,
+            "posted_on": "2025-04-01"} for k, d in enumerate((0.5, 1.0, 2.0))]
+    import_records(engine, "vacancies", vac, tz=TZ)
+    as_of = START.replace(tzinfo=ZoneInfo(TZ))
+    assert refresh(engine, as_of=as_of, tz=TZ).status == "ok"
+
+    def marks_after(rec: dict[str, Any]) -> set[str]:
+        """The marks this import wrote (the earlier ones stay for the last refresh)."""
+        with engine.connect() as conn:
+            last = conn.execute(select(func.max(RefreshMark.id))).scalar() or 0
+        import_records(engine, "vacancies", [rec], tz=TZ)
+        with engine.connect() as conn:
+            return set(conn.execute(select(RefreshMark.code)
+                                    .where(RefreshMark.id > last)).scalars())
+
+    # a's list is N0, N1 (reach 1.0 km): N2 at 2.0 km is in no list of a.
+    far = marks_after({**vac[2], "headcount": 7})
+    assert inc.NEAR_MARK + a not in far and b in far
+    near = marks_after({**vac[0], "headcount": 7})
+    assert inc.NEAR_MARK + a in near
+    moved = marks_after({**vac[2], "lat": round(lat + 0.0185, 5)})
+    assert inc.NEAR_MARK + a in moved
+    # Each of those refreshes equals a full computation.
+    out = refresh(engine, as_of=as_of, tz=TZ)
+    assert stored_snapshot(engine, out.batch_id) == compute_snapshot(engine, as_of, TZ)
