@@ -2,7 +2,9 @@
 
 On bench/map_longtask.py's province database, served in-process: the wall's map page in
 headless Chromium, then `Plotly.react` on the page's own map with the figures of a tour
-(province → 4 cities, or `--tour county`: city → 4 counties), built here by
+(province → 4 cities; `--tour county`: city → 4 counties; `--tour township`: the city's
+first county → its townships; `--tour community`: that county's first township → its
+communities; `--children N` children instead of 4), built here by
 layouts.map.figure with parts left out, alternating variants per round. Reported per
 variant: main-thread CPU time per change (CDP Performance ThreadTime, which other
 processes' load does not inflate as it does wall-clock long tasks) and the longest task.
@@ -10,7 +12,8 @@ What a part costs is `current` minus the variant without it. `--before DIR` adds
 `current` figures of another checkout (its own layouts/queries code, this database), drawn
 in the same browser in the same rounds: a before/after ratio side by side.
 
-    flock /tmp/bench.lock python -m bench.map_draw [--tour county] [--rounds 3] [--throttle 1]
+    flock /tmp/bench.lock python -m bench.map_draw [--tour county|township|community]
+        [--rounds 3] [--throttle 1]
         [--children 4] [--before /path/to/old/checkout] [--only current,before]
 """
 
@@ -80,8 +83,17 @@ def figures(url: str, tour: str, children: int = 4) -> dict[str, list[dict]]:
     engine = make_engine(url)
     batch = latest_batch(engine)
     base = maplayer.load_map_base(engine, batch.id, dt.date.today())
-    top, level, child = (CITY, "city", "county") if tour == "county" else (
-        PROVINCE, "province", "city")
+    # The tour's parent: the province, the city, then down the city's first children.
+    chain = [(PROVINCE, "province")]
+    for lv in ("city", "county", "township", "community"):
+        if lv == "city":
+            chain.append((CITY, lv))
+        else:
+            chain.append((region_with_children(engine, batch.id, chain[-1][0])[1][0]["code"],
+                          lv))
+    levels = [lv for _, lv in chain]
+    top, level = chain[levels.index(tour) - 1]
+    child = tour
     kids = region_with_children(engine, batch.id, top)[1][:children]
     steps = [(top, level)] + [(k["code"], child) for k in kids]
     out: dict[str, list[dict]] = {k: [] for k in VARIANTS}
@@ -111,11 +123,15 @@ def figures_of(checkout: str, url: str, tour: str) -> list[dict]:
 def main() -> None:
     """Draw each variant's tour on the wall page; print CPU and longest task per change."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tour", choices=("city", "county"), default="city")
+    ap.add_argument("--tour", choices=("city", "county", "township", "community"),
+                    default="city", help="the level toured to (from its parent: the "
+                    "province, the city, its first county, that county's first township)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--throttle", type=int, default=1)
     ap.add_argument("--children", type=int, default=4, help="how many children the tour "
                     "visits (4: a city's urban districts; 9: all of its counties)")
+    ap.add_argument("--per-step", action="store_true",
+                    help="also each child's median (1 = the first child, in code order)")
     ap.add_argument("--before", default="", help="another checkout whose figures to add "
                     "(its tour visits 4 children)")
     ap.add_argument("--only", default="", help="comma-separated figures to draw (e.g. "
@@ -131,6 +147,7 @@ def main() -> None:
     driver: Any = _driver()
     load = os.getloadavg()[0]
     rows: dict[str, list[tuple[float, float]]] = {k: [] for k in figs}
+    by_step: dict[tuple[str, int], list[tuple[float, float]]] = {}
     try:
         driver.get(f"{base}/wall/{PROVINCE}?panels=map&dwell=3600&poll=3600")
         _wait_drawn(driver)
@@ -144,6 +161,7 @@ def main() -> None:
                     longest = driver.execute_async_script(REACT_JS, fig)
                     if i:  # the first change comes from whatever was drawn before
                         rows[name].append((thread_ms(driver) - t0, longest))
+                        by_step.setdefault((name, i), []).append(rows[name][-1])
     finally:
         driver.quit()
         srv.shutdown()
@@ -157,6 +175,11 @@ def main() -> None:
         cpu = statistics.median(c for c, _ in got)
         print(f"| {name} | {cpu:.0f} ({min(c for c, _ in got):.0f}) | "
               f"{statistics.median(t for _, t in got):.0f} | {cpu / ref:.2f} |")
+    if args.per_step:
+        print("\n| figure | child | CPU median ms | longest median ms |\n|---|---|---|---|")
+        for (name, i), got in by_step.items():
+            print(f"| {name} | {i} | {statistics.median(c for c, _ in got):.0f} | "
+                  f"{statistics.median(t for _, t in got):.0f} |")
 
 
 if __name__ == "__main__":

@@ -48,7 +48,9 @@ COUNT_COLORS = ["#1d4e89", "#1f78b4", "#22a6d6", "#4fd1ff", "#b3f0ff"]
 ZERO_COLOR = "#44546e"
 NO_DATA = "#2a3546"
 VAC_COLOR = "#ffc53d"
+FAR_COLOR = "#6b7a93"  # a worksite beyond the ring, on a community's map
 RING_COLOR = "rgba(47,211,255,0.55)"
+RINGS_UID = "maprings"  # the wall's rings trace; assets/wall.css draws its outline
 MAX_DISTANCE_LABELS = 24
 MAX_CHILD_LABELS = 40
 MAX_LISTED = 12  # names the legend lists of those with no spot on the map
@@ -346,7 +348,7 @@ def _point_traces(fig: go.Figure, view: MapView, ctx: dict[str, Any], hover: str
     community = view.mode == "community"
     if community:
         inside = view.vac_km <= CIRCLE_KM + 1e-9
-        vac_col = np.where(inside, VAC_COLOR, "#6b7a93")
+        vac_col = np.where(inside, VAC_COLOR, FAR_COLOR)
         vtext = [plain(f"{t('map.headcount', lang)} {int(h):,} · "
                        f"{t('km', lang, d=f'{d:.1f}')}")
                  for h, d in zip(view.vac_head, view.vac_km, strict=True)]
@@ -366,6 +368,15 @@ def _point_traces(fig: go.Figure, view: MapView, ctx: dict[str, Any], hover: str
         lo, hi = (3, 9) if crowded else (5, 14)
         _dots(fig, dx, dy, np.asarray(_sizes(dhead, lo, hi)) / 2 / ppk, VAC_COLOR,
               0.5 if crowded else 0.85)
+    elif ctx["mode"] == "wall":
+        # A community's map on the wall: every worksite its own dot, as one path per colour
+        # (inside the ring gold, outside grey), never merged; distances are printed below.
+        ppk = _px_per_km(view, *plot_px(ctx))[0]
+        radius = np.asarray(_sizes(view.vac_head, lo, hi)) / 2 / ppk
+        opacity = 0.5 if crowded else 0.85
+        _dots(fig, view.vac_x[inside], view.vac_y[inside], radius[inside], VAC_COLOR, opacity)
+        _dots(fig, view.vac_x[~inside], view.vac_y[~inside], radius[~inside], FAR_COLOR,
+              opacity, name="vacancies_far")
     else:
         fig.add_scatter(x=view.vac_x, y=view.vac_y, mode="markers",
                         marker={"size": _sizes(view.vac_head, lo, hi), "color": list(vac_col),
@@ -375,10 +386,18 @@ def _point_traces(fig: go.Figure, view: MapView, ctx: dict[str, Any], hover: str
     if not community:
         step = ring_step(CIRCLE_KM * _px_per_km(view, *plot_px(ctx))[0])
         rx, ry = _every(rx, step), _every(ry, step)
-    fig.add_scatter(x=rx, y=ry, mode="lines",
-                    line={"color": "#2fd3ff" if community else RING_COLOR,
-                          "width": 3 if community else 1},
-                    hoverinfo="skip", name="rings")
+    if ctx["mode"] == "wall" and not community:
+        # One path for all rings: a line trace costs Plotly an SVG path (and its styling)
+        # per ring, a fill one path for all its polygons. The fill is transparent; the
+        # outline comes from assets/wall.css (`.tracemaprings path.js-fill`, Plotly's class
+        # for a trace's fill plus its uid), as the lines' colour and width were.
+        fig.add_scatter(x=rx, y=ry, mode="none", fill="toself", fillcolor="rgba(0,0,0,0)",
+                        uid=RINGS_UID, hoverinfo="skip", name="rings")
+    else:
+        fig.add_scatter(x=rx, y=ry, mode="lines",
+                        line={"color": "#2fd3ff" if community else RING_COLOR,
+                              "width": 3 if community else 1},
+                        hoverinfo="skip", name="rings")
     if community and view.vac_km.size:
         order = np.argsort(view.vac_km)
         # Distances of the nearest ones only: a crowded ring would be a blur of numbers.

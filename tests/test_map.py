@@ -192,6 +192,25 @@ def test_ring_holds_the_2_9_km_worksites_and_not_the_3_1_km_ones(hand_db) -> Non
     assert base.values["circle.coverage"][base.codes.index(B)] == 0.0
 
 
+def test_wall_community_map_draws_worksites_in_and_out_of_the_ring(hand_db) -> None:  # noqa: ANN001
+    """On the wall a community's worksites are one filled path per colour: the three 2.9 km
+    away in the gold one, the three 3.1 km away in the grey one (centres at those distances
+    from the community, drawn at the origin), each printed with its distance."""
+    engine, batch = hand_db
+    base = load_map_base(engine, batch, dt.date(2025, 4, 15))
+    view = map_view(base, A, "community", DEFAULT_METRIC)
+    fig = map_panel.figure(view, {}, {**CTX, "mode": "wall"})
+
+    def radii(name: str) -> list[float]:
+        polys = rings_of(trace(fig, name))
+        return sorted(math.hypot(np.mean(px), np.mean(py)) for px, py in polys)
+
+    assert radii("vacancies") == pytest.approx([2.9] * 3, abs=0.02)
+    assert radii("vacancies_far") == pytest.approx([3.1] * 3, abs=0.02)
+    assert trace(fig, "vacancies")["fillcolor"].startswith("rgba(255,197,61")
+    assert sorted(trace(fig, "distances")["text"]) == ["2.9"] * 3
+
+
 def test_township_map_draws_every_ring_to_scale(hand_db) -> None:  # noqa: ANN001
     """Township map: one ring per community; A's ring separates 2.9 from 3.1 km."""
     engine, batch = hand_db

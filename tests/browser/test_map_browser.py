@@ -123,6 +123,14 @@ def test_map_draws_every_level_offline(browser: Any, province: dict[str, Any]) -
     browser.get(f"{base}/wall/{province['county']}?panels=map&dwell=3600")
     fig = _figure(browser, province["county"], "points")
     assert {"rings", "communities", "vacancies"} <= set(fig["names"])
+    # The rings are one filled path outlined by assets/wall.css: a visible stroke, no fill.
+    ring = browser.execute_script(
+        "var p = document.querySelectorAll('#map-g-map .trace.tracemaprings path.js-fill');"
+        "if (p.length !== 1) return [p.length];"
+        "var s = getComputedStyle(p[0]);"
+        "return [1, s.stroke, s.strokeWidth, s.fill, (p[0].getAttribute('d') || '').length];")
+    assert ring[:4] == [1, "rgb(47, 211, 255)", "1px", "none"], ring
+    assert ring[4] > 1000  # every ring's polygon in that one path
     browser.get(f"{base}/wall/{province['community']}?panels=map&dwell=3600")
     fig = _figure(browser, province["community"], "community")
     assert fig["scale"] == 3  # the scale bar is as long as the ring's radius
