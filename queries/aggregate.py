@@ -509,11 +509,12 @@ def _open_vacancies(
     )
     rows = conn.execute(stmt).all()
     today, month_start = w.today, w.month_start
+    # Unpacked by position (the select's order; vacancy_text relies on it too).
     flat = [
-        (r.vacancy_id, r.code, r.lat, r.lon, r.type, int(r.headcount), r.industry,
-         r.salary_min, r.posted_on, r.closed_on is None or r.closed_on > today,
-         r.posted_on >= month_start, i)
-        for i, r in enumerate(rows)
+        (vid, code, lat, lon, vtype, int(hc), industry, smin, posted,
+         closed is None or closed > today, posted >= month_start, i)
+        for i, (vid, code, lat, lon, _title, vtype, hc, smin, _smax, industry, posted, closed,
+                _employer) in enumerate(rows)
     ]
     df = pd.DataFrame(flat, columns=[
         "vacancy_id", "code", "lat", "lon", "type", "headcount", "industry", "salary_min",
@@ -1068,9 +1069,13 @@ def _compute(
     )
 
 
+# One encoder for every text: json.dumps with options builds a new encoder per call.
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def _js(value: object) -> str:
     """The JSON text of a snapshot column (compact, non-ASCII kept)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODE(value)
 
 
 def _targets_by_region(targets: pd.DataFrame) -> dict[str, dict[str, float]]:
@@ -1097,6 +1102,17 @@ def ts_key(value: Any) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
+def ts_keys(values: pd.Series) -> list[str]:
+    """ts_key of each value of a column (vectorised for naive datetimes)."""
+    if values.dtype.kind == "M" and getattr(values.dtype, "tz", None) is None \
+            and values.notna().all():
+        # Same text as strftime("%Y-%m-%dT%H:%M:%S.%f") for years 1000-9999.
+        texts = np.datetime_as_string(values.to_numpy("datetime64[us]"), unit="us").tolist()
+        if all(len(t) == 26 for t in texts):
+            return texts
+    return [ts_key(t) for t in values.tolist()]
+
+
 def fair_texts(upcoming: pd.DataFrame, names: dict[str, str]) -> list[str]:
     """The item text of each upcoming fair, in the frame's order."""
     return [
@@ -1108,10 +1124,13 @@ def fair_texts(upcoming: pd.DataFrame, names: dict[str, str]) -> list[str]:
 
 
 def vacancy_text(r: Any, step_of: dict[str, int], types_t: Table, industries_t: Table) -> str:
-    """A vacancy row's item text (format 2 of queries.packing)."""
-    return _js([r.vacancy_id, r.title, r.employer, int(r.headcount), r.salary_min,
-                r.salary_max, types_t.code(r.type), industries_t.code(r.industry),
-                (r.posted_on - EPOCH_DAY).days, step_of.get(r.code, r.code)])
+    """A vacancy row's item text (format 2 of queries.packing); `r` a row of
+    _open_vacancies (unpacked by position: a Row's attributes are slow to read)."""
+    (vacancy_id, code, _lat, _lon, title, vtype, headcount, salary_min, salary_max,
+     industry, posted_on, _closed_on, employer) = r
+    return _js([vacancy_id, title, employer, int(headcount), salary_min, salary_max,
+                types_t.code(vtype), industries_t.code(industry),
+                (posted_on - EPOCH_DAY).days, step_of.get(code, code)])
 
 
 def placement_groups(
@@ -1265,7 +1284,7 @@ def _assemble(
     if state is not None:
         # Sort keys of the listed items: an incremental refresh merges children's lists.
         l_keys = [] if latest.empty else list(zip(
-            [ts_key(t) for t in latest["placed_at"].tolist()],
+            ts_keys(latest["placed_at"]),
             latest["placement_id"].tolist(), strict=True))
         v_keys = [] if open_vac.empty else list(zip(
             [d.isoformat() for d in open_vac["posted_on"].tolist()],
