@@ -149,7 +149,9 @@ def refresh_once(engine: Engine) -> float:
     from queries.refresh import refresh
 
     t0 = time.perf_counter()
-    outcome = refresh(engine, as_of=AS_OF, tz=TZ)
+    # full=True: with nothing changed, the default (incremental) refresh only copies the
+    # base batch, which is not what the floors are compared with.
+    outcome = refresh(engine, as_of=AS_OF, tz=TZ, full=True)
     elapsed = time.perf_counter() - t0
     if outcome.status != "ok":
         raise RuntimeError(f"refresh failed: {outcome.error}")
