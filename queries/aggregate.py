@@ -829,14 +829,6 @@ def _circle(
     return covered, nearby
 
 
-def nearby_reach(near: Any) -> float | None:
-    """How far a community's nearby list reaches when it is full (None: not full, so
-    every open vacancy within 3 km is in it). A vacancy farther away is in no list of
-    the community, whatever its record says (queries.incremental marks by it)."""
-    near = list(near)
-    return float(near[-1][1]) if len(near) >= NEARBY_VACANCIES else None
-
-
 # ---------------------------------------------------------------- metrics
 def _ratio(num: int, den: int, digits: int) -> float | None:
     return None if den == 0 else round(num / den, digits)
@@ -1329,8 +1321,7 @@ def _assemble(
                 "fe": [[*action_keys[i], x] for i, x in zip(actions.get(code, ()),
                                                              action_ids, strict=True)],
             }
-            if community:
-                state[code]["r"] = nearby_reach(nearby.get(code, ()))
+
     clock.lap("regions")
     items[LAYOUT_ITEM] = layout_text(
         keys or [], [label for label, _, _ in w.months], SALARY_BANDS, tz=tz,

@@ -74,6 +74,9 @@ FULL_MARK = "*"
 # Prefix of a community whose nearby vacancies (and 3-km coverage) may have changed, but
 # none of its own records: only that part of it is recomputed.
 NEAR_MARK = "c"
+# Prefix of a community some of whose vacancies were restated at the same place and days:
+# their items are written again (same ids, new versions) wherever a list holds them.
+VAC_MARK = "v"
 # Above this share of regions changed, a full refresh is cheaper than an increment.
 MAX_CHANGED_SHARE = 0.3
 # Codes per IN list (SQLite allows 32,766 parameters; MariaDB/PostgreSQL far more).
@@ -89,9 +92,6 @@ ENV_SWITCH = "DASHBOARD_INCREMENTAL"
 MIN_GARBAGE_ITEMS = 20000
 
 
-# Margin on a stored nearby reach (a list's farthest distance): the same haversine on the
-# same coordinates gives the same distance, the margin only guards float noise.
-REACH_SLACK_KM = 0.001
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -105,6 +105,39 @@ def _same(a: Any, b: Any) -> bool:
             return False
     return str(a)[:10] == str(b)[:10] if hasattr(a, "isoformat") or hasattr(
         b, "isoformat") else a == b
+
+
+def _js_inner(value: str) -> str:
+    """A string as it stands between the quotes in an item's JSON text."""
+    return json.dumps(value, ensure_ascii=False)[1:-1]
+
+
+def _vacancy_item_id(body: str, inner: dict[str, str]) -> str | None:
+    """The vacancy id of an item text if it is one of `inner`'s vacancies' items.
+
+    A vacancy item is `["<id>",title,employer,headcount,...]` with ten values
+    (queries.aggregate.vacancy_text); other items are objects, or arrays led by a number or
+    a region code, and are told apart by the decoded shape when the prefix matches.
+    """
+    if not body.startswith('["'):
+        return None
+    end = body.find('",', 2)
+    if end < 0:
+        return None
+    key = body[2:end]
+    if key.endswith("\\"):
+        # The quote may be escaped: decode the text instead of trusting the cut.
+        try:
+            value = json.loads(body)
+        except ValueError:
+            return None
+        ok = isinstance(value, list) and len(value) == 10 and value[0] in inner.values()
+        return value[0] if ok else None
+    vid = inner.get(key)
+    if vid is None:
+        return None
+    value = json.loads(body)
+    return vid if isinstance(value, list) and len(value) == 10 and value[0] == vid else None
 
 
 def enabled_by_default() -> bool:
@@ -249,12 +282,12 @@ class Marker:
     def _vacancy_change_codes(self, rows: list[dict[str, Any]], old: list[dict[str, Any]]
                               ) -> set[str]:
         """Vacancies: a record that moved, opened or closed marks every community within
-        NEAR_KM (_vacancy_codes); one that kept its place and days marks only the
-        communities whose nearby list may hold it: within the list's stored reach."""
+        NEAR_KM (_vacancy_codes); one that kept its place and days changes no ranking and
+        no coverage, only the text of its item in the lists holding it: its community is
+        marked to have its vacancies' items restated (VAC_MARK), the neighbours are not."""
         was = {o["vacancy_id"]: o for o in old}
         moved: list[dict[str, Any]] = []
         stayed: list[dict[str, Any]] = []
-        kept: list[tuple[float, float]] = []
         for r in rows:
             o = was.get(r["vacancy_id"])
             if o is None or not all(_same(r.get(c), o.get(c)) for c in self.PLACE_COLUMNS):
@@ -264,33 +297,11 @@ class Marker:
                 continue
             # Its own and its employer's community (counts, the employer's name).
             stayed += [{**r, "lat": None, "lon": None}, {**o, "lat": None, "lon": None}]
-            if r.get("lat") is not None and r.get("lon") is not None:
-                kept.append((float(r["lat"]), float(r["lon"])))
         codes = self._vacancy_codes(moved) | self._vacancy_codes(stayed)
-        if kept:
-            near = self._near_dist(kept)
-            reach = self._reach(sorted(near))
-            codes |= {NEAR_MARK + c for c, d in near.items()
-                      if d <= (NEAR_KM if reach.get(c) is None else reach[c] + REACH_SLACK_KM)}
-        return codes
+        return codes | {VAC_MARK + r["community_code"] for r in stayed
+                        if r.get("community_code")}
 
-    def _reach(self, codes: list[str]) -> dict[str, float | None]:
-        """Each community's stored nearby reach (None: unknown or list not full)."""
-        out: dict[str, float | None] = {}
-        for part in _chunks(codes):
-            for code, body in self.conn.execute(
-                    select(RefreshState.region_code, RefreshState.body)
-                    .where(RefreshState.region_code.in_(part))):
-                r = json.loads(body).get("r")
-                out[code] = None if r is None else float(r)
-        return out
-
-    def _near_dist(self, points: list[tuple[float, float]]) -> dict[str, float]:
-        """Communities within NEAR_KM of some point, with the least such distance."""
-        return self._near(points, with_dist=True)  # type: ignore[return-value]
-
-    def _near(self, points: list[tuple[float, float]], with_dist: bool = False
-              ) -> set[str] | dict[str, float]:
+    def _near(self, points: list[tuple[float, float]]) -> set[str]:
         if self._centres is None:
             rows = self.conn.execute(
                 text("SELECT code, lat, lon FROM regions WHERE level = 'community' "
@@ -299,9 +310,9 @@ class Marker:
                              np.array([r[1] for r in rows], dtype=float),
                              np.array([r[2] for r in rows], dtype=float))
         codes, lat, lon = self._centres
-        out: dict[str, float] = {}
+        out: set[str] = set()
         if not len(codes):
-            return out if with_dist else set()
+            return out
         pts = np.array(points, dtype=float)
         for i in range(0, len(pts), 200):
             p = pts[i:i + 200]
@@ -312,11 +323,8 @@ class Marker:
             if not len(idx):
                 continue
             dist = haversine_km(p[:, :1], p[:, 1:2], lat[idx][None, :], lon[idx][None, :])
-            least = dist.min(axis=0)
-            for k in np.flatnonzero(least <= NEAR_KM).tolist():
-                c = codes[idx[k]]
-                out[c] = min(out.get(c, math.inf), float(least[k]))
-        return out if with_dist else set(out)
+            out |= set(codes[idx[(dist <= NEAR_KM).any(axis=0)]].tolist())
+        return out
 
     def commit(self) -> None:
         """The savepoint holding the latest marks completed: they are written."""
@@ -361,6 +369,8 @@ class Plan:
     map_items: list[tuple[int, str]] | None = None
     # The layout item again when the increment added industries; None: the base's.
     layout: str | None = None
+    # (item id, text): items of the base's chain written again with the same id (VAC_MARK).
+    restated: list[tuple[int, str]] = field(default_factory=list)
 
 
 def _regions_hash(regions: pd.DataFrame) -> str:
@@ -600,6 +610,23 @@ def _increment(
         first_item = (conn.execute(select(func.max(SnapshotItem.item_id)).where(
             SnapshotItem.batch_id >= chain, SnapshotItem.batch_id <= base.batch_id)).scalar()
             or 0) + 1
+        # Vacancies restated at the same place and days: their current records, and every
+        # item of the chain that shows one of them (any list may hold it).
+        restate = sorted({m[len(VAC_MARK):] for m in marked if m.startswith(VAC_MARK)}
+                         & set(names))
+        restate_rows: list[Any] = []
+        for part in _chunks(restate):
+            restate_rows += agg._open_vacancies(conn, w, [Vacancy.community_code.in_(part)])[1]
+        chain_vac_items: list[tuple[int, str, str]] = []
+        if restate_rows:
+            inner = {_js_inner(r.vacancy_id): r.vacancy_id for r in restate_rows}
+            for item_id, body in conn.execute(
+                    select(SnapshotItem.item_id, SnapshotItem.body).where(
+                        SnapshotItem.item_id > len(names),
+                        visible(SnapshotItem, base.batch_id, chain))):
+                vid = _vacancy_item_id(body, inner)
+                if vid is not None:
+                    chain_vac_items.append((item_id, body, vid))
     clock.lap(f"increment sql ({len(only)} regions, {len(need)} stored children)")
     missing = [c for c in need if c not in stored] + [c for c in only if c not in paths]
     if missing:
@@ -752,8 +779,6 @@ def _increment(
         ind = {k: v for k, v in ind.items() if v}
         band = {k: v for k, v in band.items() if v}
         new_state[code] = {"p": tot, "lp": lp, "nv": nv, "ind": ind, "band": band, "fe": fe}
-        if levels[code] == "community":
-            new_state[code]["r"] = agg.nearby_reach(nearby.get(code, ()))
         mine = own_group.get(code)
         if lp and mine is not None and len(lp) == mine[1] and all(e[2] == mine[0] for e in lp):
             latest_list: Any = mine[0]  # the region's own group, whole
@@ -773,13 +798,17 @@ def _increment(
             "parent_code": parents[code], "path": paths[code], "metrics": metrics_text,
             "series": series_text, "targets": targets_text, "lists": lists_text,
         }
+    # The restated vacancies' items, same ids, where the text changed.
+    texts = {r.vacancy_id: agg.vacancy_text(r, step_of, types_t, industries_t)
+             for r in restate_rows}
+    restated = [(i, texts[vid]) for i, body, vid in chain_vac_items if texts[vid] != body]
     new_layout = None
     if len(industries_t.values) != n_industries:
         new_layout = agg._js({**layout_body, "industries": industries_t.values})
     clock.lap("increment rows")
     return Plan(False, "", rows, items, new_state, [], w.today, tz, base=base,
                 first_item=first_item, total_rows=len(names), changed=only,
-                layout=new_layout)
+                layout=new_layout, restated=restated)
 
 
 # ================================================================ writing
@@ -887,6 +916,12 @@ def _write_increment(conn: Connection, batch_id: int, p: Plan, write_rows: Any) 
                    ("batch_id", "item_id", "body"))
     for part in _chunks(p.changed):
         close(conn, SnapshotRegion, batch_id, chain, SnapshotRegion.region_code.in_(part))
+    restated = sorted(p.restated)
+    for part in _chunks(restated):
+        close(conn, SnapshotItem, batch_id, chain,
+              SnapshotItem.item_id.in_([i for i, _ in part]))
+    write_rows(conn, [(batch_id, i, body) for i, body in restated], SnapshotItem,
+               ("batch_id", "item_id", "body"))
     write_rows(conn, [(batch_id, p.first_item + i, body) for i, body in enumerate(p.items)],
                SnapshotItem, ("batch_id", "item_id", "body"))
     write_rows(conn, [

@@ -483,8 +483,8 @@ def counting(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 
 def test_incremental_refresh_equals_full_refresh(db_url: str, counting: dict[str, int],
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    # Nearby lists of 3, not 30: full lists (and their reach, which decides what a
-    # restated vacancy marks) with the few vacancies the machine makes.
+    # Nearby lists of 3, not 30: full lists (whose items a restated vacancy must reach
+    # without its neighbours being recomputed) with the few vacancies the machine makes.
     monkeypatch.setattr(aggregate, "NEARBY_VACANCIES", 3)
     engine = make_engine(db_url)
     init_db(engine)
@@ -607,11 +607,12 @@ def test_marks_of_a_chunk_rolled_back_are_written_again(engine: Engine) -> None:
         assert conn.execute(select(RefreshMark.code)).scalars().all() == [COMMS[2]]
 
 
-def test_a_restated_vacancy_marks_only_the_lists_that_may_hold_it(
+def test_a_restated_vacancy_marks_its_community_and_its_items_are_restated(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A vacancy re-imported at the same place and days marks the communities within 3 km
-    whose nearby list reaches it, not the others; a moved one marks all within 3 km."""
+    """A vacancy re-imported at the same place and days marks its own community only (its
+    items are restated wherever a list holds them); a moved one marks every community
+    within 3 km, whose nearby lists and coverage may change."""
     monkeypatch.setattr(aggregate, "NEARBY_VACANCIES", 2)
     import_records(engine, "regions", regions_records(), tz=TZ)
     a, b = COMMS[0], COMMS[1]  # b's centre is about 2 km east of a's
@@ -633,13 +634,17 @@ def test_a_restated_vacancy_marks_only_the_lists_that_may_hold_it(
             return set(conn.execute(select(RefreshMark.code)
                                     .where(RefreshMark.id > last)).scalars())
 
-    # a's list is N0, N1 (reach 1.0 km): N2 at 2.0 km is in no list of a.
-    far = marks_after({**vac[2], "headcount": 7})
-    assert inc.NEAR_MARK + a not in far and b in far
-    near = marks_after({**vac[0], "headcount": 7})
-    assert inc.NEAR_MARK + a in near
+    # a's nearby list is N0, N1: restating N0 changes a's list through N0's item alone.
+    restated = marks_after({**vac[0], "headcount": 7, "title": "电工"})
+    assert restated == {b, inc.VAC_MARK + b}, restated
+    out = refresh(engine, as_of=as_of, tz=TZ)
+    got = stored_snapshot(engine, out.batch_id)
+    assert got == compute_snapshot(engine, as_of, TZ)
+    assert [v["title"] for v in got[a]["lists"]["nearby_vacancies"]] == ["电工", "普工"]
+    # Moving it (or closing it) marks the communities around it.
     moved = marks_after({**vac[2], "lat": round(lat + 0.0185, 5)})
     assert inc.NEAR_MARK + a in moved
-    # Each of those refreshes equals a full computation.
+    closed = marks_after({**vac[1], "closed_on": "2025-04-10"})
+    assert inc.NEAR_MARK + a in closed
     out = refresh(engine, as_of=as_of, tz=TZ)
     assert stored_snapshot(engine, out.batch_id) == compute_snapshot(engine, as_of, TZ)
