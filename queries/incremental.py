@@ -371,6 +371,8 @@ class Plan:
     layout: str | None = None
     # (item id, text): items of the base's chain written again with the same id (VAC_MARK).
     restated: list[tuple[int, str]] = field(default_factory=list)
+    # An increment's chain: the full batch its base descends from (queries.versions).
+    chain: int = 0
 
 
 def _regions_hash(regions: pd.DataFrame) -> str:
@@ -808,7 +810,7 @@ def _increment(
     clock.lap("increment rows")
     return Plan(False, "", rows, items, new_state, [], w.today, tz, base=base,
                 first_item=first_item, total_rows=len(names), changed=only,
-                layout=new_layout, restated=restated)
+                layout=new_layout, restated=restated, chain=chain)
 
 
 # ================================================================ writing
@@ -902,8 +904,7 @@ def map_snapshot(engine: Engine, p: Plan) -> tuple[dict[str, dict], list[str]]:
 def _write_increment(conn: Connection, batch_id: int, p: Plan, write_rows: Any) -> None:
     """The changed rows and the new items, written as versions of the base's chain
     (queries.versions): the rows and items they replace are closed, nothing is copied."""
-    base = p.base.batch_id  # type: ignore[union-attr]
-    chain = chain_of(conn, base)
+    chain = p.chain
     # The map's items (negative ids) are replaced only when something changed, the
     # layout only when an industry was added.
     if p.map_items is not None:
@@ -931,9 +932,9 @@ def _write_increment(conn: Connection, batch_id: int, p: Plan, write_rows: Any) 
                         "metrics", "series", "targets", "lists"))
 
 
-def chain_after(conn: Connection, batch_id: int, p: Plan) -> int:
+def chain_after(batch_id: int, p: Plan) -> int:
     """The chain of the batch a plan writes: itself when full, else its base's."""
-    return batch_id if p.full else chain_of(conn, p.base.batch_id)  # type: ignore[union-attr]
+    return batch_id if p.full else p.chain
 
 
 __all__ = ["FULL_MARK", "LAYOUT_ITEM", "Marker", "Plan", "VERSION", "chain_after",

@@ -634,7 +634,7 @@ def _locked_refresh(
             conn.execute(
                 update(RefreshRun).where(RefreshRun.id == run_id)
                 .values(status="ok", finished_at=finished, rows=plan.total_rows,
-                        chain_id=inc.chain_after(conn, run_id, plan))
+                        chain_id=inc.chain_after(run_id, plan))
             )
     except BaseException as err:  # any failure or interruption is recorded, old batch stays
         finished = utcnow()

@@ -17,16 +17,20 @@ from sqlalchemy import ColumnElement, Connection, and_, func, or_, select, updat
 from queries.models import RefreshRun
 
 
-def chain_expr(batch_id: int) -> Any:
-    """The chain of a batch as a scalar subquery (a batch without chain_id is its own)."""
+def _chain_select(batch_id: int) -> Any:
+    """SELECT the chain of a batch (a batch without chain_id is its own)."""
     return (select(func.coalesce(RefreshRun.chain_id, RefreshRun.id))
-            .where(RefreshRun.id == batch_id).scalar_subquery())
+            .where(RefreshRun.id == batch_id))
+
+
+def chain_expr(batch_id: int) -> Any:
+    """The chain of a batch as a scalar subquery."""
+    return _chain_select(batch_id).scalar_subquery()
 
 
 def chain_of(conn: Connection, batch_id: int) -> int:
     """The chain (first full batch) of a batch."""
-    found = conn.execute(select(func.coalesce(RefreshRun.chain_id, RefreshRun.id))
-                         .where(RefreshRun.id == batch_id)).scalar()
+    found = conn.execute(_chain_select(batch_id)).scalar()
     return int(found) if found is not None else batch_id
 
 
