@@ -34,7 +34,7 @@ import logging
 import math
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -319,10 +319,12 @@ def _latest_placements(conn: Any, w: Windows, only: list[str] | None = None) -> 
 
 def _person_parts(conn: Any, w: Windows, only: list[str] | None = None) -> pd.DataFrame:
     """Jobseekers and key-group registered/placed/assisted per community, one pass."""
-    if conn.dialect.name != "sqlite":
+    if conn.dialect.name != "sqlite" and only is None:
         return _person_parts_grouped(conn, w, only)
     # SQLite flattens the subquery below: each key group's SUM gets its own copy of the
-    # EXISTS, evaluated (an index probe) only for persons in that group.
+    # EXISTS, evaluated (an index probe) only for persons in that group. Elsewhere it is
+    # used for some communities (an increment): two index probes per person of theirs,
+    # instead of reading the whole year's placements and assistance to join them.
     P, A, Pe = Placement, Assistance, Person
     placed = exists().where(
         P.person_id == Pe.person_id, P.placed_on >= w.year_start, P.placed_on <= w.today
@@ -964,10 +966,14 @@ JSON_FIELDS: tuple[str, ...] = ("path", "metrics", "series", "targets", "lists")
 
 
 def _read_regions(conn: Any) -> pd.DataFrame:
-    """The region table: code, name, level, parent_code, lat, lon."""
+    """The region table: code, name, level, parent_code, lat, lon, ordered by code.
+
+    The order numbers the batch's path steps (items 1..N): an increment over an unchanged
+    region table derives them from this read instead of reading N items back.
+    """
     return _frame(conn, select(
         Region.code, Region.name, Region.level, Region.parent_code, Region.lat, Region.lon
-    ))
+    ).order_by(Region.code))
 
 
 def _passes(
@@ -1191,6 +1197,16 @@ def region_columns(
     return keys, pack_metrics(list(metrics.values())), _js(series), _js(tg), text
 
 
+def step_numbers(codes: Iterable[str]) -> dict[str, int]:
+    """The path-step item of each region (format 2: items 1..N, in the regions' order)."""
+    return {c: i for i, c in enumerate(codes, start=1)}
+
+
+def path_text(chain: list[str], step_of: dict[str, int]) -> str:
+    """A region's path column: the steps from the top down to itself."""
+    return _js([step_of[c] for c in reversed(chain)])
+
+
 def _assemble(
     w: Windows, tz: str, clock: _Clock, regions: pd.DataFrame, chains: dict[str, list[str]],
     names: dict[str, str], levels: dict[str, str], parents: dict[str, str | None],
@@ -1238,10 +1254,8 @@ def _assemble(
     levels_t, forms_t = Table(LEVELS), Table(PLACEMENT_FORMS)
     types_t, industries_t = Table(VACANCY_TYPES), Table()
     items: list[str] = [""]  # LAYOUT_ITEM is set once the keys are known
-    step_of: dict[str, int] = {}
-    for c in names:
-        step_of[c] = len(items)
-        items.append(_js([c, names[c], levels_t.code(levels[c])]))
+    step_of = step_numbers(names)
+    items += [_js([c, names[c], levels_t.code(levels[c])]) for c in names]
     item_id: dict[tuple[str, Any], int] = {}
 
     def ref(kind: str, key: Any, text_of: Callable[[Any], str]) -> int:
@@ -1303,7 +1317,7 @@ def _assemble(
             "name": names[code],
             "level": levels[code],
             "parent_code": parents[code],
-            "path": _js([step_of[c] for c in reversed(chains[code])]),
+            "path": path_text(chains[code], step_of),
             "metrics": metrics_text,
             "series": series_text,
             "targets": targets_text,

@@ -594,19 +594,16 @@ def _increment(
                                            .where(RefreshState.region_code.in_(part))):
                 stored[code] = json.loads(body)
         chain = chain_of(conn, base.batch_id)
-        paths: dict[str, str] = {}
-        for part in _chunks(only):
-            paths.update(conn.execute(
-                select(SnapshotRegion.region_code, SnapshotRegion.path)
-                .where(SnapshotRegion.region_code.in_(part),
-                       visible(SnapshotRegion, base.batch_id, chain))).tuples().all())
-        # The layout and the path steps (items 1..N, format 2) of the base batch.
+        # The layout, and the first and last path steps (items 1..N, format 2) of the
+        # base batch: the steps are the regions in code order (agg._read_regions), and the
+        # region table is unchanged since the base (its hash), so they are not read back;
+        # the two ends check that the base was numbered that way.
         layout = conn.execute(select(SnapshotItem.body).where(
             SnapshotItem.item_id == LAYOUT_ITEM,
             visible(SnapshotItem, base.batch_id, chain))).scalar()
-        steps = {i: json.loads(body)[0] for i, body in conn.execute(
+        ends = {i: json.loads(body)[0] for i, body in conn.execute(
             select(SnapshotItem.item_id, SnapshotItem.body).where(
-                SnapshotItem.item_id >= 1, SnapshotItem.item_id <= len(names),
+                SnapshotItem.item_id.in_([1, len(names)]),
                 visible(SnapshotItem, base.batch_id, chain)))}
         # Item ids are unique within a chain: new ones go after every id it holds.
         first_item = (conn.execute(select(func.max(SnapshotItem.item_id)).where(
@@ -630,9 +627,13 @@ def _increment(
                 if vid is not None:
                     chain_vac_items.append((item_id, body, vid))
     clock.lap(f"increment sql ({len(only)} regions, {len(need)} stored children)")
-    missing = [c for c in need if c not in stored] + [c for c in only if c not in paths]
+    missing = [c for c in need if c not in stored]
     if missing:
         return f"no stored state for {len(missing)} regions (e.g. {missing[0]})"
+    step_of = agg.step_numbers(names)
+    order = list(names)
+    if not order or any(ends.get(step_of[c]) != c for c in (order[0], order[-1])):
+        return "the base batch numbers its path steps differently"
 
     vac = pd.concat(vac_frames, ignore_index=True) if vac_frames else _empty_vacancies()
     near = pd.concat(near_frames, ignore_index=True) if near_frames else _empty_vacancies()
@@ -662,7 +663,6 @@ def _increment(
     forms_t, types_t = agg.Table(layout_body["forms"]), agg.Table(layout_body["types"])
     industries_t = agg.Table(layout_body["industries"])
     n_industries = len(industries_t.values)
-    step_of = {code: i for i, code in steps.items()}
 
     latest = pd.concat([f for f in latest_parts if not f.empty]) if any(
         not f.empty for f in latest_parts) else pd.DataFrame(
@@ -797,7 +797,8 @@ def _increment(
             criteria.get(code), community, near, industries_t)
         rows[code] = {
             "code": code, "name": names[code], "level": levels[code],
-            "parent_code": parents[code], "path": paths[code], "metrics": metrics_text,
+            "parent_code": parents[code], "path": agg.path_text(chains[code], step_of),
+            "metrics": metrics_text,
             "series": series_text, "targets": targets_text, "lists": lists_text,
         }
     # The restated vacancies' items, same ids, where the text changed.

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -296,7 +297,11 @@ class SnapshotRegion(Base):
     valid_to: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (Index("ix_snapshot_parent", "parent_code", "batch_id"),
-                      Index("ix_snapshot_region", "region_code", "batch_id"))
+                      Index("ix_snapshot_region", "region_code", "batch_id"),
+                      # Prune deletes replaced rows by valid_to; most rows are current.
+                      Index("ix_snapshot_regions_valid_to", "valid_to",
+                            postgresql_where=text("valid_to IS NOT NULL"),
+                            sqlite_where=text("valid_to IS NOT NULL")))
 
 
 class SnapshotItem(Base):
@@ -315,7 +320,10 @@ class SnapshotItem(Base):
     # items are ever replaced, list items are appended).
     valid_to: Mapped[int | None] = mapped_column(Integer)
 
-    __table_args__ = (Index("ix_snapshot_item", "item_id", "batch_id"),)
+    __table_args__ = (Index("ix_snapshot_item", "item_id", "batch_id"),
+                      Index("ix_snapshot_items_valid_to", "valid_to",
+                            postgresql_where=text("valid_to IS NOT NULL"),
+                            sqlite_where=text("valid_to IS NOT NULL")))
 
 
 class Token(Base):
