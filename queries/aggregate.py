@@ -1165,9 +1165,11 @@ def region_columns(
     latest: Any, newest: list[int], industries: dict[str, int], bands: dict[str, int],
     fairs: list[int], actions: list[int], criteria: tuple[int, float | None] | None,
     community: bool, near: list[tuple[int, float]], industries_t: Table,
+    near_text: str | None = None,
 ) -> tuple[list[str], str, str, str, str]:
     """A region's metric keys and its metrics, series, targets and lists column texts
-    (format 2 of queries.packing) from its summed parts and its lists' item ids."""
+    (format 2 of queries.packing) from its summed parts and its lists' item ids
+    (`near_text`: a community's nearby list already packed, kept from the base)."""
     metrics = _metrics_of(p)
     keys = list(metrics)
     key_index = {k: i for i, k in enumerate(keys)}
@@ -1191,8 +1193,10 @@ def region_columns(
     text = _js(lists)
     if community:
         # Read back as {**record, "distance_km": d}, d = round(distance, 2).
-        text = text[:-1] + "," + pack_nearby(
-            [str(i) for i, _d in near], [round(d, 2) for _i, d in near]) + "]"
+        if near_text is None:
+            near_text = pack_nearby([str(i) for i, _d in near],
+                                    [round(d, 2) for _i, d in near])
+        text = text[:-1] + "," + near_text + "]"
     # By position: the keys are written once, in the batch's layout item.
     return keys, pack_metrics(list(metrics.values())), _js(series), _js(tg), text
 

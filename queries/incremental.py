@@ -554,8 +554,15 @@ def _increment(
     own_sql = sorted(changed - near_only)
     centres = regions.set_index("code")
     comm_codes = [c for c in only if levels[c] == "community"]
-    comms = centres.loc[comm_codes, ["lat", "lon"]].reset_index().rename(
-        columns={"index": "code"}) if comm_codes else pd.DataFrame(
+    # Coverage and nearby lists change only where a vacancy moved, opened or closed
+    # within 3 km (NEAR_MARK): the other changed communities keep the base's list (its
+    # items stay valid in the chain), and covered = a non-empty list (agg._circle).
+    near_marked = {m[len(NEAR_MARK):] for m in marked if m.startswith(NEAR_MARK)}
+    circle_codes = [c for c in comm_codes
+                    if c in near_marked or children.get(c) or agg.NEARBY_VACANCIES < 1]
+    keep_near = sorted(set(comm_codes) - set(circle_codes))
+    comms = centres.loc[circle_codes, ["lat", "lon"]].reset_index().rename(
+        columns={"index": "code"}) if circle_codes else pd.DataFrame(
         {"code": [], "lat": [], "lon": []})
     # The children whose stored state the changed regions are summed from.
     need = sorted({k for c in only for k in children.get(c, ()) if k not in changed}
@@ -573,6 +580,7 @@ def _increment(
                 vf["rec"] = vf["rec"] + len(vac_records)
                 vac_frames.append(vf)
             vac_records += vr
+        clock.lap(f"increment own passes ({len(own_sql)} codes)")
         near_frames: list[pd.DataFrame] = []
         near_records: list[Any] = []
         boxes = _near_boxes(comms)
@@ -582,6 +590,7 @@ def _increment(
                 nf["rec"] = nf["rec"] + len(near_records)
                 near_frames.append(nf)
             near_records += nr
+        clock.lap(f"increment nearby vacancies ({len(boxes)} boxes)")
         upcoming = agg._upcoming_fairs(conn, w)
         targets = []
         for part in _chunks(only):
@@ -593,6 +602,7 @@ def _increment(
             for code, body in conn.execute(select(RefreshState.region_code, RefreshState.body)
                                            .where(RefreshState.region_code.in_(part))):
                 stored[code] = json.loads(body)
+        clock.lap(f"increment stored state ({len(need)})")
         chain = chain_of(conn, base.batch_id)
         # The layout, and the first and last path steps (items 1..N, format 2) of the
         # base batch: the steps are the regions in code order (agg._read_regions), and the
@@ -605,6 +615,14 @@ def _increment(
             select(SnapshotItem.item_id, SnapshotItem.body).where(
                 SnapshotItem.item_id.in_([1, len(names)]),
                 visible(SnapshotItem, base.batch_id, chain)))}
+        # The base's nearby lists of the communities that keep theirs: the last list.
+        kept_near: dict[str, str] = {}
+        for part in _chunks(keep_near):
+            for code, lists in conn.execute(
+                    select(SnapshotRegion.region_code, SnapshotRegion.lists).where(
+                        SnapshotRegion.region_code.in_(part),
+                        visible(SnapshotRegion, base.batch_id, chain))):
+                kept_near[code] = agg._js(json.loads(lists)[-1])
         # Item ids are unique within a chain: new ones go after every id it holds.
         first_item = (conn.execute(select(func.max(SnapshotItem.item_id)).where(
             SnapshotItem.batch_id >= chain, SnapshotItem.batch_id <= base.batch_id)).scalar()
@@ -613,6 +631,7 @@ def _increment(
         # item of the chain that shows one of them (any list may hold it).
         restate = sorted({m[len(VAC_MARK):] for m in marked if m.startswith(VAC_MARK)}
                          & set(names))
+        clock.lap("increment layout")
         restate_rows: list[Any] = []
         for part in _chunks(restate):
             restate_rows += agg._open_vacancies(conn, w, [Vacancy.community_code.in_(part)])[1]
@@ -626,8 +645,9 @@ def _increment(
                 vid = _vacancy_item_id(body, inner)
                 if vid is not None:
                     chain_vac_items.append((item_id, body, vid))
-    clock.lap(f"increment sql ({len(only)} regions, {len(need)} stored children)")
-    missing = [c for c in need if c not in stored]
+    clock.lap(f"increment restated ({len(restate)} communities, {len(chain_vac_items)} items)")
+    missing = [c for c in need if c not in stored] + [c for c in keep_near
+                                                       if c not in kept_near]
     if missing:
         return f"no stored state for {len(missing)} regions (e.g. {missing[0]})"
     step_of = agg.step_numbers(names)
@@ -639,6 +659,8 @@ def _increment(
     near = pd.concat(near_frames, ignore_index=True) if near_frames else _empty_vacancies()
     near_open = near[near["open"]] if not near.empty else near
     covered, nearby = agg._circle(comms, near_open)
+    for c, packed in kept_near.items():
+        covered[c] = not packed.startswith("[[]")
     part_frame = pd.concat([f for f in frames if not f.empty]) if any(
         not f.empty for f in frames) else pd.DataFrame(index=pd.Index([], name="code"))
     sql_comms = [c for c in comm_codes if c not in near_only]
@@ -789,12 +811,13 @@ def _increment(
         community = levels[code] == "community"
         near = [(ref("v", near_records[rec].vacancy_id, vac_text(rec, near_records)), d)
                 for rec, d in nearby.get(code, ())] if community else []
+        near_text = kept_near.get(code)
         fair_ids = [ref("f", upcoming["fair_id"].iat[i], (lambda i=i: fair_items[i]))
                     for i in fair_lists.get(code, ())]
         _, metrics_text, series_text, targets_text, lists_text = agg.region_columns(
             dict(zip(part_cols, tot, strict=True)), n_months, targets_by_region.get(code, {}),
             latest_list, [e[-1] for e in nv], ind, band, fair_ids, [e[-1] for e in fe],
-            criteria.get(code), community, near, industries_t)
+            criteria.get(code), community, near, industries_t, near_text=near_text)
         rows[code] = {
             "code": code, "name": names[code], "level": levels[code],
             "parent_code": parents[code], "path": agg.path_text(chains[code], step_of),

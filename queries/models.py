@@ -114,6 +114,10 @@ class Vacancy(Base):
     posted_on: Mapped[dt.date] = mapped_column(Date)
     closed_on: Mapped[dt.date | None] = mapped_column(Date)
 
+    # An increment reads the vacancies within 3 km of its communities as a few
+    # rectangles (queries.incremental._near_boxes): index ranges, not a scan.
+    __table_args__ = (Index("ix_vacancies_lat_lon", "lat", "lon"),)
+
 
 class Placement(Base):
     """A person placed in work; placed_on is the local date of placed_at."""
