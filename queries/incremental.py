@@ -461,17 +461,36 @@ def _full_reason(
     return None
 
 
-def _chains(parents: dict[str, str | None]) -> dict[str, list[str]]:
-    """Each region, then its loaded ancestors upwards (as queries.aggregate._region_tree)."""
-    out: dict[str, list[str]] = {}
-    for code in parents:
-        chain, seen, p = [code], {code}, parents.get(code)
-        while p is not None and p in parents and p not in seen:
-            chain.append(p)
-            seen.add(p)
-            p = parents.get(p)
-        out[code] = chain
-    return out
+class _Chains:
+    """Each region, then its loaded ancestors upwards (as queries.aggregate._region_tree),
+    computed when first asked for: an increment needs the chains of a few hundred codes,
+    not of every region."""
+
+    def __init__(self, parents: dict[str, str | None]) -> None:
+        self.parents = parents
+        self.known: dict[str, list[str]] = {}
+
+    def __getitem__(self, code: str) -> list[str]:
+        found = self.known.get(code)
+        if found is None:
+            chain, seen, p = [code], {code}, self.parents.get(code)
+            while p is not None and p in self.parents and p not in seen:
+                chain.append(p)
+                seen.add(p)
+                p = self.parents.get(p)
+            # Each ancestor's chain is the rest of this one.
+            for i, a in enumerate(chain):
+                self.known.setdefault(a, chain[i:])
+            found = chain
+        return found
+
+    def get(self, code: str, default: Any = None) -> Any:
+        """The chain of a region code, or default if it is no region."""
+        return self[code] if code in self.parents else default
+
+    def in_cycle(self, code: str) -> bool:
+        """Whether the chain upwards from code runs into a cycle (its top has a parent)."""
+        return self.parents.get(self[code][-1]) in self.parents
 
 
 BOX_DEG = 0.02  # cells of the rectangles that cover the communities' 3-km boxes
@@ -525,12 +544,10 @@ def _increment(
     """The changed regions' rows, new items and state; a reason text if not worth it."""
     clock = agg._Clock()
     names, levels, parents = agg._tree_maps(regions)
-    chains = _chains(parents)
+    chains = _Chains(parents)
     children: dict[str, list[str]] = defaultdict(list)
     for c, p in parents.items():
         if p is not None and p in names:
-            if parents.get(chains[c][-1]) in names:
-                return "the region tree has a cycle"
             children[p].append(c)
     dirty = {c for c in marked if c in names}
     # Communities whose own records did not change, only vacancies near them: their own
@@ -546,6 +563,10 @@ def _increment(
                 dirty.add(c)
     changed: set[str] = set()
     for c in dirty | near_only:
+        # A cycle only shows in the chains that run into it: every changed region is on
+        # the chain of a marked one, and its children's chains go through it.
+        if chains.in_cycle(c):
+            return "the region tree has a cycle"
         changed.update(chains[c])
     if len(changed) > MAX_CHANGED_SHARE * len(names):
         return f"{len(changed)} of {len(names)} regions changed"

@@ -17,6 +17,7 @@ import datetime as dt
 import io
 import json
 import math
+import zipfile
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -175,9 +176,7 @@ def _micro(v: np.ndarray) -> np.ndarray:
 
 def encode_map_base(base: MapBase) -> list[str]:
     """The snapshot item texts holding `base` (compressed arrays, base64, chunked)."""
-    buf = io.BytesIO()
-    np.savez_compressed(
-        buf,
+    arrays = dict(
         codes=np.array(base.codes, dtype="S12"),
         names=np.array(base.names, dtype=np.str_),
         lat=_micro(base.lat), lon=_micro(base.lon),
@@ -188,6 +187,13 @@ def encode_map_base(base: MapBase) -> list[str]:
         vlat=_micro(base.vac_lat), vlon=_micro(base.vac_lon),
         vhead=base.vac_head.astype(np.int32), vcomm=base.vac_comm.astype(np.int32),
     )
+    # An .npz as np.savez_compressed writes it, at zlib level 1: a quarter of the time
+    # of its level 6 (every increment writes the map again) for ≈ 20 % more bytes.
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for name, arr in arrays.items():
+            with zf.open(name + ".npy", "w", force_zip64=True) as fh:
+                np.lib.format.write_array(fh, np.asanyarray(arr), allow_pickle=False)
     text = base64.b64encode(buf.getvalue()).decode("ascii")
     parts = [text[i:i + MAP_ITEM_CHUNK] for i in range(0, len(text), MAP_ITEM_CHUNK)]
     return [json.dumps({"map": [k, len(parts)], "b64": p}, separators=(",", ":"))
