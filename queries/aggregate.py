@@ -319,12 +319,10 @@ def _latest_placements(conn: Any, w: Windows, only: list[str] | None = None) -> 
 
 def _person_parts(conn: Any, w: Windows, only: list[str] | None = None) -> pd.DataFrame:
     """Jobseekers and key-group registered/placed/assisted per community, one pass."""
-    if conn.dialect.name != "sqlite" and only is None:
+    if conn.dialect.name != "sqlite":
         return _person_parts_grouped(conn, w, only)
     # SQLite flattens the subquery below: each key group's SUM gets its own copy of the
-    # EXISTS, evaluated (an index probe) only for persons in that group. Elsewhere it is
-    # used for some communities (an increment): two index probes per person of theirs,
-    # instead of reading the whole year's placements and assistance to join them.
+    # EXISTS, evaluated (an index probe) only for persons in that group.
     P, A, Pe = Placement, Assistance, Person
     placed = exists().where(
         P.person_id == Pe.person_id, P.placed_on >= w.year_start, P.placed_on <= w.today
@@ -373,25 +371,35 @@ def _person_parts_grouped(
     group's sums.
     """
     P, A, Pe = Placement, Assistance, Person
-    # Restricted to some communities: only their persons' placements and assistance.
-    mine = [] if only is None else [
-        P.person_id.in_(select(Pe.person_id).where(Pe.community_code.in_(only)))]
-    placed_ids = (
-        select(P.person_id.label("pid"))
-        .where(P.placed_on >= w.year_start, P.placed_on <= w.today, *mine)
-        .distinct()
-        .subquery()
-    )
-    mine = [] if only is None else [
-        A.person_id.in_(select(Pe.person_id).where(Pe.community_code.in_(only)))]
-    assisted_ids = (
-        select(A.person_id.label("pid"))
-        .where(A.served_on >= w.year_start, A.served_on <= w.today, *mine)
-        .distinct()
-        .subquery()
-    )
-    placed = case((placed_ids.c.pid.is_not(None), 1), else_=0)
-    assisted = case((assisted_ids.c.pid.is_not(None), 1), else_=0)
+    if only is None:
+        placed_ids = (
+            select(P.person_id.label("pid"))
+            .where(P.placed_on >= w.year_start, P.placed_on <= w.today)
+            .distinct()
+            .subquery()
+        )
+        assisted_ids = (
+            select(A.person_id.label("pid"))
+            .where(A.served_on >= w.year_start, A.served_on <= w.today)
+            .distinct()
+            .subquery()
+        )
+        placed = case((placed_ids.c.pid.is_not(None), 1), else_=0)
+        assisted = case((assisted_ids.c.pid.is_not(None), 1), else_=0)
+        source: Any = (Pe.__table__
+                       .outerjoin(placed_ids, placed_ids.c.pid == Pe.person_id)
+                       .outerjoin(assisted_ids, assisted_ids.c.pid == Pe.person_id))
+    else:
+        # Some communities (an increment): two index probes per person of theirs, each a
+        # grouping key computed once per row, instead of reading the year's placements
+        # and assistance whole to join them.
+        placed = case((exists().where(
+            P.person_id == Pe.person_id, P.placed_on >= w.year_start,
+            P.placed_on <= w.today), 1), else_=0)
+        assisted = case((exists().where(
+            A.person_id == Pe.person_id, A.served_on >= w.year_start,
+            A.served_on <= w.today), 1), else_=0)
+        source = Pe.__table__
     cols = [
         Pe.community_code.label("code"),
         placed.label("placed"),
@@ -401,9 +409,7 @@ def _person_parts_grouped(
     cols += [_csum(getattr(Pe, f"kg_{g}") == true()).label(f"kg_{g}") for g in KEY_GROUPS]
     stmt = (
         select(*cols)
-        .select_from(Pe)
-        .outerjoin(placed_ids, placed_ids.c.pid == Pe.person_id)
-        .outerjoin(assisted_ids, assisted_ids.c.pid == Pe.person_id)
+        .select_from(source)
         # A person registered after date(T) is dated after T: not counted (SPEC §3).
         .where(or_(Pe.registered_on.is_(None), Pe.registered_on <= w.today),
                *_only(Pe.community_code, only))

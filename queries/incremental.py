@@ -77,6 +77,8 @@ NEAR_MARK = "c"
 # Prefix of a community some of whose vacancies were restated at the same place and days:
 # their items are written again (same ids, new versions) wherever a list holds them.
 VAC_MARK = "v"
+# Some vacancy was written: the map's worksites are read again (else the base's are kept).
+WORKSITE_MARK = "w"
 # Above this share of regions changed, a full refresh is cheaper than an increment.
 MAX_CHANGED_SHARE = 0.3
 # Codes per IN list (SQLite allows 32,766 parameters; MariaDB/PostgreSQL far more).
@@ -219,7 +221,7 @@ class Marker:
         if self.full or FULL_MARK in self._pending:
             return
         if self.kind == "vacancies":
-            codes = self._vacancy_change_codes(rows, old)
+            codes = self._vacancy_change_codes(rows, old) | {WORKSITE_MARK}
         else:
             codes = self._codes(rows + old)
         self._mark(codes)
@@ -373,6 +375,8 @@ class Plan:
     restated: list[tuple[int, str]] = field(default_factory=list)
     # An increment's chain: the full batch its base descends from (queries.versions).
     chain: int = 0
+    # Whether a vacancy was written since the base (the map's worksites are read again).
+    worksites: bool = True
 
 
 def _regions_hash(regions: pd.DataFrame) -> str:
@@ -431,6 +435,7 @@ def _plan(
             reason = p
         else:
             p.marks, p.regions_hash = mark_ids, rhash
+            p.worksites = WORKSITE_MARK in codes
             return p
     state: dict[str, Any] | None = {} if incremental else None
     rows, items = (compute or agg.compute_batch)(engine, as_of, tz, state)
@@ -912,7 +917,8 @@ def map_items_increment(engine: Engine, p: Plan, as_of: dt.datetime, tz: str
             SnapshotItem.item_id == LAYOUT_ITEM, visible(SnapshotItem, base))).scalar()
         if not texts:
             return None
-        worksites = ml._worksites(conn, as_of.astimezone(ZoneInfo(tz)).date())
+        worksites = ml._worksites(conn, as_of.astimezone(ZoneInfo(tz)).date()) \
+            if p.worksites else None
     mb = ml.decode_map_base(list(texts))
     keys = ml.metric_keys(layout)
     pos = {c: i for i, c in enumerate(mb.codes)}
@@ -922,10 +928,11 @@ def map_items_increment(engine: Engine, p: Plan, as_of: dt.datetime, tz: str
             for k, v in zip(ml.STORED_KEYS, ml._community_metrics(r["metrics"], keys),
                             strict=True):
                 mb.values[k][i] = v
-    mb.vac_lat = np.array([w[0] for w in worksites], dtype=float)
-    mb.vac_lon = np.array([w[1] for w in worksites], dtype=float)
-    mb.vac_head = np.array([w[2] or 0 for w in worksites], dtype=float)
-    mb.vac_comm = np.array([pos.get(w[3], -1) for w in worksites], dtype=np.int64)
+    if worksites is not None:
+        mb.vac_lat = np.array([w[0] for w in worksites], dtype=float)
+        mb.vac_lon = np.array([w[1] for w in worksites], dtype=float)
+        mb.vac_head = np.array([w[2] or 0 for w in worksites], dtype=float)
+        mb.vac_comm = np.array([pos.get(w[3], -1) for w in worksites], dtype=np.int64)
     return [(-1 - k, text) for k, text in enumerate(ml.encode_map_base(mb))]
 
 

@@ -636,7 +636,7 @@ def test_a_restated_vacancy_marks_its_community_and_its_items_are_restated(
 
     # a's nearby list is N0, N1: restating N0 changes a's list through N0's item alone.
     restated = marks_after({**vac[0], "headcount": 7, "title": "电工"})
-    assert restated == {b, inc.VAC_MARK + b}, restated
+    assert restated == {b, inc.VAC_MARK + b, inc.WORKSITE_MARK}, restated
     out = refresh(engine, as_of=as_of, tz=TZ)
     got = stored_snapshot(engine, out.batch_id)
     assert got == compute_snapshot(engine, as_of, TZ)
