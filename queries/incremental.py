@@ -297,8 +297,13 @@ class Marker:
                 if o is not None:
                     moved.append(o)
                 continue
-            # Its own and its employer's community (counts, the employer's name).
-            stayed += [{**r, "lat": None, "lon": None}, {**o, "lat": None, "lon": None}]
+            # Its own community (its counts); its employer's only if the employer changed:
+            # an employer is hiring by its vacancies' days, which are the same (its name
+            # in the item is restated with the item).
+            same_employer = _same(r.get("employer_id"), o.get("employer_id"))
+            stayed += [{**x, "lat": None, "lon": None,
+                        "employer_id": None if same_employer else x.get("employer_id")}
+                       for x in (r, o)]
         codes = self._vacancy_codes(moved) | self._vacancy_codes(stayed)
         return codes | {VAC_MARK + r["community_code"] for r in stayed
                         if r.get("community_code")}

@@ -384,7 +384,8 @@ class IncrementalEqualsFull(RuleBasedStateMachine):
     @rule(data=st.data(), n=st.integers(1, 3))
     def restate_vacancies(self, data: st.DataObject, n: int) -> None:
         """Re-import stored vacancies at the same place and days with other contents (and
-        maybe another community): only lists holding them change (Marker reach)."""
+        maybe another community or employer): only lists holding them change, and the
+        employers' hiring counts if the employer changed (Marker reach)."""
         from queries.models import Vacancy
         with self.engine.connect() as conn:
             stored = [dict(r) for r in conn.execute(select(Vacancy)).mappings()]
@@ -402,6 +403,11 @@ class IncrementalEqualsFull(RuleBasedStateMachine):
                 rec["industry"] = data.draw(st.sampled_from(["制造业", "服务业", "教育"]))
             if data.draw(st.integers(0, 4)) == 0:
                 rec["community_code"] = data.draw(comm)
+            if data.draw(st.integers(0, 3)) == 0:
+                # Another employer (or none): both employers' hiring counts move.
+                rec.pop("employer_id", None)
+                if data.draw(st.booleans()):
+                    rec["employer_id"] = data.draw(ids(EMPLOYERS))
             recs.append({k: (x.isoformat() if hasattr(x, "isoformat") else x)
                          for k, x in rec.items()})
         self._ensure_refs(recs)
