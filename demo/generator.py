@@ -180,6 +180,9 @@ PUBLIC_WELFARE_TITLES = ("社区保洁员", "护林员", "社区协管员", "治
 BRAND = "恒瑞鑫华泰盛宏达嘉和信诚隆丰源博安康德晟力创锦联通迅汇中天新金银明科亿昌兴"
 
 
+NAME_TRIES = 50  # draws of an employer name before it gets a branch number
+
+
 def today_local(tz: str = "Asia/Shanghai") -> dt.date:
     """The current local date in the service time zone."""
     return dt.datetime.now(ZoneInfo(tz)).date()
@@ -566,13 +569,17 @@ class _Generator:
             comm = tree.communities[ci]
             industry = _pick(rng, inds, ind_cum)
             city = tree.town_city[tree.comm_township[ci]]
-            while True:
+            for _ in range(NAME_TRIES):
                 brand = rng.choice(BRAND) + rng.choice(BRAND)
                 suffix = "股份有限公司" if rng.random() < 0.05 else "有限公司"
                 name = f"{city}{brand}{rng.choice(INDUSTRIES[industry][1])}{suffix}"
                 if name not in names:
-                    names.add(name)
                     break
+            else:
+                # A large scale runs out of city × brand × trade names (the loop never
+                # ended at scale 40): a numbered branch is unique, as no drawn name has one.
+                name = f"{name[:-len(suffix)]}第{len(names) + 1}分公司"
+            names.add(name)
             org = "".join(str(rng.randrange(10)) for _ in range(8))
             org += _org_check(org)
             credit = make_credit_code("91" + comm.code[:6] + org)

@@ -400,3 +400,21 @@ def test_unemployment_dates_and_rate(demo: dict) -> None:
     assert 0.02 < rate < 0.10, status
     joined = [e["registered_on"] for e in demo["employers"]]
     assert all(joined) and any(d[:4] == str(TODAY.year) for d in joined)
+
+
+def test_employer_names_stay_unique_past_the_name_space(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More employers than city × brand × trade names (scale 40 hung drawing them)."""
+    import demo.generator as gen
+
+    # Two brand characters: 4 brands × a few trade words × 2 suffixes per city, far fewer
+    # names than the employers of a 0.1 scale Hefei (≈ 250).
+    monkeypatch.setattr(gen, "BRAND", "恒瑞")
+    files = dict(generate_demo(tmp_path, scale=0.1, seed=3, today=TODAY))
+    with open(files["employers"], encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    names = [r["name"] for r in rows]
+    assert len(rows) > 100
+    assert len(set(names)) == len(names)
+    assert any("分公司" in n for n in names)
