@@ -109,6 +109,7 @@ TOP_INDUSTRIES = 10
 OTHER_INDUSTRY = "其他"
 UNSPECIFIED = "未标明"
 SALARY_BANDS: tuple[str, ...] = ("<3000", "3000–4999", "5000–7999", "≥8000", UNSPECIFIED)
+STREAM_ROWS = 50_000  # rows per chunk of a pass whose result grows with the data
 GRID_DEG = 0.05  # spatial grid cell for the 3-km joins (≈ 5.5 km north-south)
 SERIES_MONTHS = 12
 UPCOMING_FAIRS = 10  # SPEC 6.3: the next fairs, held_on in date(T)..date(T)+30
@@ -247,19 +248,28 @@ def _within_parts(
                *_only(P.community_code, only))
         .group_by(P.community_code, V.vacancy_id, V.lat, V.lon)
     )
-    df = _frame(conn, stmt)
-    if df.empty:
+    # One row per (community, vacancy) of the year's placements: as many as the data has,
+    # so they are streamed and reduced per community a chunk at a time (memory flat in
+    # the data's size; at 2 M persons the whole result cost 185 MiB).
+    result = conn.execution_options(stream_results=True, max_row_buffer=STREAM_ROWS) \
+        .execute(stmt)
+    sums: list[pd.DataFrame] = []
+    for chunk in result.partitions(STREAM_ROWS):
+        df = pd.DataFrame([tuple(r) for r in chunk], columns=["code", "vlat", "vlon", "n"])
+        df = df.join(centres[["lat", "lon"]], on="code")
+        dist = haversine_km(
+            df["lat"].to_numpy(float), df["lon"].to_numpy(float),
+            df["vlat"].to_numpy(float), df["vlon"].to_numpy(float),
+        )
+        # A community without a centre has no distance: its placements stay in the
+        # denominator (the vacancy is known) but are not counted as within 3 km.
+        df["n"] = df["n"].astype("int64")
+        df["within"] = np.where(within_circle(np.nan_to_num(dist, nan=np.inf)), df["n"], 0)
+        sums.append(df.groupby("code")[["n", "within"]].sum())
+    if not sums:
         return pd.DataFrame(index=pd.Index([], name="code"))
-    df = df.join(centres[["lat", "lon"]], on="code")
-    dist = haversine_km(
-        df["lat"].to_numpy(float), df["lon"].to_numpy(float),
-        df["vlat"].to_numpy(float), df["vlon"].to_numpy(float),
-    )
-    # A community without a centre has no distance: its placements stay in the
-    # denominator (the vacancy is known) but are not counted as within 3 km.
-    df["n"] = df["n"].astype("int64")
-    df["within"] = np.where(within_circle(np.nan_to_num(dist, nan=np.inf)), df["n"], 0)
-    out = df.groupby("code")[["n", "within"]].sum()
+    out = pd.concat(sums).groupby(level=0).sum()
+    out.index.name = "code"
     out.columns = ["pl_known", "pl_within"]
     return out
 
