@@ -109,6 +109,7 @@ TOP_INDUSTRIES = 10
 OTHER_INDUSTRY = "其他"
 UNSPECIFIED = "未标明"
 SALARY_BANDS: tuple[str, ...] = ("<3000", "3000–4999", "5000–7999", "≥8000", UNSPECIFIED)
+CIRCLE_BLOCK = 500_000  # distances computed at once in the 3-km grid join (≈ 4 MB each)
 STREAM_ROWS = 50_000  # rows per chunk of a pass whose result grows with the data
 GRID_DEG = 0.05  # spatial grid cell for the 3-km joins (≈ 5.5 km north-south)
 SERIES_MONTHS = 12
@@ -828,22 +829,28 @@ def _circle(
         if not cand:
             continue
         cidx = np.concatenate(cand)
-        rows = np.asarray(idx)
-        dist = haversine_km(
-            clat[rows][:, None], clon[rows][:, None], vlat[cidx][None, :], vlon[cidx][None, :]
-        )
-        inside = within_circle(dist)
-        for r, row in enumerate(rows):
-            hit = np.flatnonzero(inside[r])
-            if hit.size == 0:
-                continue
-            code = ccode[row]
-            covered[code] = True
-            # Nearest first; vacancy id breaks distance ties for a stable order.
-            dh = dist[r, hit]
-            best = hit[np.lexsort((vid[cidx[hit]], dh))][:NEARBY_VACANCIES]
-            nearby[code] = list(zip(vrec[cidx[best]].tolist(), dist[r, best].tolist(),
-                                    strict=True))
+        # Distances of a block of communities to the candidates at a time: a dense town
+        # has thousands of worksites around hundreds of centres, and the whole matrix
+        # (with haversine's temporaries) grew with the data (230 MiB at 2 M persons).
+        step = max(1, CIRCLE_BLOCK // len(cidx))
+        for start in range(0, len(idx), step):
+            rows = np.asarray(idx[start:start + step])
+            dist = haversine_km(
+                clat[rows][:, None], clon[rows][:, None],
+                vlat[cidx][None, :], vlon[cidx][None, :],
+            )
+            inside = within_circle(dist)
+            for r, row in enumerate(rows):
+                hit = np.flatnonzero(inside[r])
+                if hit.size == 0:
+                    continue
+                code = ccode[row]
+                covered[code] = True
+                # Nearest first; vacancy id breaks distance ties for a stable order.
+                dh = dist[r, hit]
+                best = hit[np.lexsort((vid[cidx[hit]], dh))][:NEARBY_VACANCIES]
+                nearby[code] = list(zip(vrec[cidx[best]].tolist(), dist[r, best].tolist(),
+                                        strict=True))
     return covered, nearby
 
 
