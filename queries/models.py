@@ -401,7 +401,10 @@ class RefreshMark(Base):
     """A region whose parts changed since the last batch (written with the change).
 
     code "*" asks for a full refresh (the region tree changed); "c" + code: only the
-    community's nearby vacancies may have changed (queries.incremental.NEAR_MARK).
+    community's nearby vacancies may have changed (queries.incremental.NEAR_MARK);
+    "v" + code: vacancies of that community were restated at the same place and days
+    (VAC_MARK); "w": some vacancy was written, the map's worksites are read again
+    (WORKSITE_MARK).
     """
 
     __tablename__ = "refresh_marks"
