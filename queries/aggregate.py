@@ -328,19 +328,25 @@ def _latest_placements(conn: Any, w: Windows, only: list[str] | None = None) -> 
     return _frame(conn, stmt)
 
 
+def _year_exists(w: Windows) -> tuple[Any, Any]:
+    """EXISTS a placement / an assistance record of the person in the year window."""
+    P, A, Pe = Placement, Assistance, Person
+    return (
+        exists().where(P.person_id == Pe.person_id, P.placed_on >= w.year_start,
+                       P.placed_on <= w.today),
+        exists().where(A.person_id == Pe.person_id, A.served_on >= w.year_start,
+                       A.served_on <= w.today),
+    )
+
+
 def _person_parts(conn: Any, w: Windows, only: list[str] | None = None) -> pd.DataFrame:
     """Jobseekers and key-group registered/placed/assisted per community, one pass."""
     if conn.dialect.name != "sqlite":
         return _person_parts_grouped(conn, w, only)
     # SQLite flattens the subquery below: each key group's SUM gets its own copy of the
     # EXISTS, evaluated (an index probe) only for persons in that group.
-    P, A, Pe = Placement, Assistance, Person
-    placed = exists().where(
-        P.person_id == Pe.person_id, P.placed_on >= w.year_start, P.placed_on <= w.today
-    )
-    assisted = exists().where(
-        A.person_id == Pe.person_id, A.served_on >= w.year_start, A.served_on <= w.today
-    )
+    Pe = Person
+    placed, assisted = _year_exists(w)
     kg_cols = [getattr(Pe, f"kg_{g}").label(f"kg_{g}") for g in KEY_GROUPS]
     inner = (
         select(
@@ -404,12 +410,9 @@ def _person_parts_grouped(
         # Some communities (an increment): two index probes per person of theirs, each a
         # grouping key computed once per row, instead of reading the year's placements
         # and assistance whole to join them.
-        placed = case((exists().where(
-            P.person_id == Pe.person_id, P.placed_on >= w.year_start,
-            P.placed_on <= w.today), 1), else_=0)
-        assisted = case((exists().where(
-            A.person_id == Pe.person_id, A.served_on >= w.year_start,
-            A.served_on <= w.today), 1), else_=0)
+        placed_in, assisted_in = _year_exists(w)
+        placed = case((placed_in, 1), else_=0)
+        assisted = case((assisted_in, 1), else_=0)
         source = Pe.__table__
     cols = [
         Pe.community_code.label("code"),
